@@ -1,0 +1,33 @@
+"""mcrgraph: join pretrained multi-modal contrastive models through the modalities they share."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .hookspecs import hookimpl  # noqa: E402
+from .mcr import MCR  # noqa: E402
+from .errors import (  # noqa: E402
+    ConfigError,
+    ConnectorFileError,
+    ConnectorMismatchError,
+    DataError,
+    DuplicateMCRError,
+    EncoderError,
+    EncoderOutputError,
+    MCRGraphError,
+    NoPathError,
+    StoreError,
+    UnknownMCRError,
+    UnknownModalityError,
+)
+from .plugins import register, unregister  # noqa: E402
+from .registry import get_mcr, list_mcrs  # noqa: E402
+from .encoding import embed  # noqa: E402
+from .connect import connect  # noqa: E402
+from .graph import MCRGraph, Path, graph  # noqa: E402
+
+__all__ = [
+    "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect",
+    "graph", "MCRGraph", "Path", "MCRGraphError", "UnknownMCRError", "UnknownModalityError",
+    "DuplicateMCRError", "EncoderError", "EncoderOutputError", "DataError", "ConnectorFileError",
+    "ConnectorMismatchError", "StoreError", "NoPathError", "ConfigError",
+]

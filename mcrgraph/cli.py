@@ -1,0 +1,279 @@
+"""The ``mcrgraph`` command line: a thin layer over the library."""
+from __future__ import annotations
+
+import json
+import os
+import traceback
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__, connectors, plugins
+from .errors import MCRGraphError, UnknownMCRError
+from .items import parse_assignment, read_items
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Group(click.Group):
+    """Turns errors into one clear line and a non-zero exit; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise click.exceptions.Exit(130) from None
+        except Exception as e:  # noqa: BLE001 - the one place errors become messages
+            if ctx.find_root().params.get("debug") or os.environ.get("MCRGRAPH_DEBUG"):
+                raise
+            if isinstance(e, MCRGraphError):
+                raise click.ClickException(str(e)) from None
+            raise click.ClickException(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)") from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(__version__, prog_name="mcrgraph")
+def cli(debug):
+    """Join pretrained multi-modal contrastive models through the modalities they share.
+
+    Spaces (MCRs) come from plugins; `connect` trains a connector that joins two spaces
+    through a shared modality into a new space; `plan` and `similarity` compare any two
+    modalities through the graph of spaces. Stored connectors and the embedding cache live
+    in $MCRGRAPH_HOME (default: the user's cache dir)."""
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_cmd(as_json):
+    """List plugins, the spaces (MCRs) each provides, and any that failed to load, with why."""
+    from .registry import get_mcr
+
+    infos = plugins.list_plugins()
+    rows, data = [], []
+    for info in infos:
+        spaces = []
+        for name in info.mcrs:
+            try:
+                m = get_mcr(name)
+                spaces.append(f"{name} ({'/'.join(m.modalities)}, {m.dim}-d)")
+            except MCRGraphError as e:
+                spaces.append(f"{name} (unavailable: {e})")
+        rows.append([info.name, info.source, "\n".join(spaces) or "-", "ok" if info.error is None else f"FAILED: {info.error}"])
+        data.append({"name": info.name, "source": info.source, "mcrs": info.mcrs, "error": info.error})
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    out.print(_table("plugins", ["plugin", "source", "spaces", "status"], rows))
+    if any(i.error for i in infos):
+        err.print("some plugins failed to load; the others work (MCRGRAPH_LOAD_PLUGINS limits which load)")
+
+
+@cli.command("graph")
+@click.option("--png", type=click.Path(dir_okay=False), help="Also draw the graph to this PNG file.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def graph_cmd(png, as_json):
+    """Show the graph: spaces (plugins and stored connectors) and the modalities they share."""
+    from .graph import graph
+
+    g = graph().nx
+    spaces = [{"name": n, "kind": a["kind"], "modalities": list(a["modalities"]), "dim": a["dim"], "hops": a["hops"],
+               "parents": list(a["parents"]), "method": a["method"], "score": a["score"]} for n, a in g.nodes(data=True)]
+    edges = [{"a": u, "b": v, "via": a["via"], "trained": a["trained"]} for u, v, a in g.edges(data=True) if a["kind"] == "overlap"]
+    if as_json:
+        click.echo(json.dumps({"spaces": spaces, "overlaps": edges}, indent=2))
+    else:
+        out.print(_table("spaces", ["space", "kind", "modalities", "dim", "joins", "val R@1"], [
+            [s["name"], s["kind"] if not s["method"] else f"connector ({s['method']})", ", ".join(s["modalities"]), str(s["dim"]),
+             " + ".join(s["parents"]) or "-", "-" if s["score"] is None else f"{s['score']:.3f}"] for s in spaces]))
+        out.print(_table("overlaps (candidate connections)", ["a", "b", "via", "trained"],
+                         [[e["a"], e["b"], e["via"], "yes" if e["trained"] else "no"] for e in edges]))
+    if png:
+        from .drawing import draw_graph
+
+        draw_graph(g, png)
+        err.print(f"wrote {png}")
+
+
+def _config_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@cli.command("connect")
+@click.argument("a")
+@click.argument("b")
+@click.option("--via", required=True, help="The modality both spaces have, e.g. text.")
+@click.option("--items", "items", type=click.Path(), help="Items of the via modality: for text a file with one caption per line; "
+              "for media a folder or a file of paths. Default: items a plugin offers.")
+@click.option("--memory", multiple=True, metavar="MOD=FILE", help="Unpaired items of a non-shared modality (repeatable; MOD may be pinned: image@clip).")
+@click.option("--method", default="c-mcr", show_default=True, help="Connector method.")
+@click.option("--name", help="Name of the new space (default: A+B).")
+@click.option("--epochs", type=int, help="Training epochs (method default if omitted).")
+@click.option("--batch-size", type=int, help="Via items per step.")
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--seed", type=int, help="Random seed.")
+@click.option("--device", help="Torch device, e.g. cpu or cuda.")
+@click.option("--set", "options", multiple=True, metavar="KEY=VALUE", help="Any other method option, e.g. --set intra_weight=0.5 (docs/architecture.md lists them).")
+@click.option("--overwrite", is_flag=True, help="Replace a stored connector of the same name.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, options, overwrite, progress):
+    """Train a connector between spaces A and B through the modality they share, and store the
+    connected space: a new space that covers the modalities of both.
+
+    \b
+    Example:
+      mcrgraph connect clip clap --via text --items captions.txt \\
+          --memory image=images/ --memory audio=sounds/"""
+    from .connect import connect
+
+    cfg = {k: _config_value(v) for k, v in (parse_assignment(o, "--set") for o in options)}
+    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("seed", seed), ("device", device)):
+        if value is not None:
+            cfg[key] = value
+    mems = None
+    if memory:
+        mems = {}
+        for m in memory:
+            mod, path = parse_assignment(m, "--memory")
+            mems[mod] = read_items(path, mod.split("@")[0])
+    via_items = read_items(items, via) if items else None
+    space = connect(a, b, via=via, items=via_items, memories=mems, method=method, name=name, config=cfg, overwrite=overwrite, progress=progress)
+    out.print(f"stored connector {space.name} ({space.card.method}; {'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
+    metrics = space.card.metrics
+    if "val_r1" in metrics:
+        out.print(f"held-out {space.card.via} retrieval across the two spaces ({int(metrics['val_items'])} items): "
+                  f"R@1 {metrics['val_r1']:.3f}, R@5 {metrics['val_r5']:.3f} (chance R@1 {1 / metrics['val_items']:.3f})")
+
+
+@cli.command("plan")
+@click.argument("a")
+@click.argument("b")
+def plan_cmd(a, b):
+    """Show which space compares modalities A and B (e.g. audio, or audio@clap), through which
+    chain of connectors. When none does yet, list the connect commands that would create one."""
+    from .graph import graph
+
+    click.echo(graph().plan(a, b).describe())
+
+
+def _pairs(args: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--") or len(tok) < 3:
+            raise click.UsageError(f"expected --MODALITY ITEM, got {tok!r} (e.g. --audio dog.wav --image dog.png)")
+        key, sep, value = tok[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(args):
+                raise click.UsageError(f"{tok} needs an item")
+            value, i = args[i + 1], i + 1
+        found.setdefault(key, []).append(value)
+        i += 1
+    if len(found) != 2:
+        raise click.UsageError(f"give items of exactly two modalities, e.g. --audio a.wav --image b.png (got {', '.join(found) or 'none'})")
+    return found
+
+
+@cli.command("similarity", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def similarity_cmd(ctx):
+    """Cosine similarity between items of two modalities: --MOD ITEM --MOD ITEM.
+
+    Repeat a flag for more items; MOD may be pinned to a space (--text@clip "a dog").
+
+    \b
+    Example:
+      mcrgraph similarity --audio bark.wav --image dog.png --image cat.png"""
+    from .graph import graph
+
+    (ma, ia), (mb, ib) = _pairs(list(ctx.args)).items()
+    g = graph()
+    path = g.plan(ma, mb)
+    sim = g.similarity(ma, ia, mb, ib, path=path)
+    out.print(f"path: {path.describe()}")
+    table = Table(title_justify="left")
+    table.add_column(f"{ma} \\ {mb}")
+    for item in ib:
+        table.add_column(item, justify="right")
+    for item, row in zip(ia, sim.tolist()):
+        table.add_row(item, *(f"{v:.4f}" for v in row))
+    out.print(table)
+
+
+@cli.group("connectors", cls=Group, invoke_without_command=True)
+@click.pass_context
+def connectors_cmd(ctx):
+    """List stored connectors; `show NAME` prints a card, `remove NAME` deletes one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .store import connectors_dir
+
+    good, bad = connectors.list_cards()
+    rows = [[n, c.method, " + ".join(s.name for s in c.spaces), c.via, "/".join(c.modalities),
+             "-" if c.score() is None else f"{c.score():.3f}", c.created.strftime("%Y-%m-%d %H:%M")] for n, (_, c) in good.items()]
+    out.print(_table(f"connectors in {connectors_dir()}", ["name", "method", "joins", "via", "modalities", "val R@1", "created"], rows))
+    for folder, why in bad.items():
+        err.print(f"unreadable connector {folder}: {why}")
+
+
+def _existing(name: str):
+    folder = connectors.connector_path(name)
+    if not folder.is_dir():
+        raise UnknownMCRError(f"no stored connector named {name!r} (see: mcrgraph connectors)")
+    return folder
+
+
+@connectors_cmd.command("show")
+@click.argument("name")
+def connectors_show(name):
+    """Print connector NAME's card (JSON)."""
+    click.echo(connectors.read_card(_existing(name)).model_dump_json(indent=2))
+
+
+@connectors_cmd.command("remove")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def connectors_remove(name, yes):
+    """Delete stored connector NAME."""
+    _existing(name)
+    if not yes:
+        click.confirm(f"remove connector {name!r}?", abort=True)
+    click.echo(f"removed {connectors.remove(name)}")
+
+
+def _plugin_commands() -> None:
+    """Let each plugin add commands; one that fails is reported by `mcrgraph plugins`."""
+    st = plugins.state()
+    for impl in st.pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as e:  # noqa: BLE001
+            info = st.plugins.get(impl.plugin_name)
+            if info is not None:
+                info.error = f"register_commands failed: {type(e).__name__}: {e}"
+                info.detail = traceback.format_exc()
+
+
+_plugin_commands()
+
+
+def main() -> None:
+    cli(prog_name="mcrgraph")

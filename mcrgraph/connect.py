@@ -1,0 +1,145 @@
+"""``connect``: train a connector between two spaces and store the connected space."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Mapping, Sequence
+
+from pydantic import ValidationError
+
+from . import __version__, connectors, plugins
+from .card import ConnectorCard, DataRef, SpaceRef
+from .connected import ConnectedMCR
+from .encoding import embed
+from .errors import ConfigError, DataError, UnknownModalityError
+from .fingerprint import items_fingerprint
+from .mcr import MCR, NAME_RE, split_pin
+from .methods import TrainingData, get_method
+from .registry import get_mcr
+
+
+def connect(
+    a: str | MCR,
+    b: str | MCR,
+    via: str,
+    items: Sequence[Any] | None = None,
+    memories: Mapping[str, Sequence[Any]] | None = None,
+    method: str = "c-mcr",
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    save: bool = True,
+    progress: bool = False,
+    **options: Any,
+) -> ConnectedMCR:
+    """Connect spaces ``a`` and ``b`` through the modality ``via`` they share.
+
+    ``items`` are items of ``via`` (captions, for text); each is encoded by both spaces.
+    ``memories`` maps a non-shared modality (``m`` or ``m@space``) to unpaired items of it.
+    Without ``items``, plugins may offer defaults (the ``default_items`` hook).
+    Method options go in ``config`` or as keywords (``epochs=10``). Returns the connected
+    space, an MCR; with ``save`` it is stored (atomically) under ``name`` (default ``a+b``)."""
+    space_a, space_b = get_mcr(a), get_mcr(b)
+    if space_a.name == space_b.name:
+        raise ConfigError(f"cannot connect {space_a.name!r} to itself")
+    via, _ = split_pin(via)
+    for s in (space_a, space_b):
+        if via not in s.modalities:
+            shared = sorted(set(space_a.modalities) & set(space_b.modalities))
+            raise UnknownModalityError(
+                f"{s.name!r} has no modality {via!r}; {space_a.name!r} and {space_b.name!r} share: {', '.join(shared) or 'nothing'}"
+            )
+    name = name or f"{space_a.name}+{space_b.name}"
+    if not NAME_RE.match(name):
+        raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")
+    if plugins.get_plugin_mcr(name) is not None:
+        raise ConfigError(f"{name!r} is the name of a plugin space; choose another --name")
+    if save and not overwrite and (connectors.connectors_dir() / name).exists():
+        raise ConfigError(f"a connector named {name!r} exists already; pass overwrite=True (--overwrite) or another name")
+    module = get_method(method)
+    try:
+        cfg = module.Config(**{**dict(config or {}), **options})
+    except ValidationError as e:
+        raise ConfigError(_first_error(e, method)) from None
+
+    if items is None:
+        items = _default(space_a, via, "via") or _default(space_b, via, "via")
+        if items is None:
+            raise DataError(f"give items of {via!r} to connect on (--items FILE); no plugin offers defaults for {space_a.name!r} or {space_b.name!r}")
+        if memories is None:
+            memories = _default_memories(space_a, space_b, via)
+    sides = _assign_memories(space_a, space_b, via, memories or {})
+
+    data = TrainingData(
+        via_a=embed(space_a, via, items, progress=progress),
+        via_b=embed(space_b, via, items, progress=progress),
+    )
+    refs = [DataRef(space=space_a.name, modality=via, count=len(items), fingerprint=items_fingerprint(via, items))]
+    for i, (space, attr) in enumerate(((space_a, "memory_a"), (space_b, "memory_b"))):
+        if i in sides:
+            mod, mem = sides[i]
+            setattr(data, attr, embed(space, mod, mem, progress=progress))
+            refs.append(DataRef(space=space.name, modality=mod, count=len(mem), fingerprint=items_fingerprint(split_pin(mod)[0], mem)))
+
+    trained = module.train(data, cfg, progress=progress)
+    weights = connectors.weights_bytes(trained.tensors)
+    card = ConnectorCard(
+        name=name,
+        method=method,
+        spaces=[SpaceRef(name=s.name, dim=s.dim, modalities=list(s.modalities), fingerprint=s.fingerprint()) for s in (space_a, space_b)],
+        via=via,
+        modalities=list(dict.fromkeys([*space_a.modalities, *space_b.modalities])),
+        dim=trained.dim,
+        config=cfg.model_dump(),
+        data=refs,
+        metrics=trained.metrics,
+        weights_sha256=hashlib.sha256(weights).hexdigest(),
+        mcrgraph_version=__version__,
+    )
+    folder = connectors.save(card, weights, overwrite=overwrite) if save else None
+    return ConnectedMCR(card, folder, tensors=trained.tensors)
+
+
+def _first_error(e: ValidationError, method: str) -> str:
+    err = e.errors()[0]
+    field = ".".join(str(x) for x in err["loc"]) or "config"
+    return f"{method} option {field}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def _default(space: MCR, modality: str, role: str):
+    got = plugins.hook().default_items(mcr=space, modality=modality, role=role)
+    return list(got) if got is not None else None
+
+
+def _default_memories(a: MCR, b: MCR, via: str) -> dict[str, Sequence[Any]]:
+    out = {}
+    for space in (a, b):
+        for m in space.modalities:
+            if m != via and m not in out:
+                got = _default(space, m, "memory")
+                if got is not None:
+                    out[f"{m}@{space.name}"] = got
+                    break
+    return out
+
+
+def _assign_memories(a: MCR, b: MCR, via: str, memories: Mapping[str, Sequence[Any]]) -> dict[int, tuple[str, Sequence[Any]]]:
+    """Give each memory to the side that has its modality: ``{side: (modality, items)}``."""
+    sides: dict[int, tuple[str, Sequence[Any]]] = {}
+    for key, mem in memories.items():
+        base, pin = split_pin(key)
+        if base == via:
+            raise ConfigError(f"memory {key!r}: memories are items of a modality other than the via modality {via!r}")
+        owners = [i for i, s in enumerate((a, b)) if base in s.modalities and (pin is None or pin in s.pin_targets(base))]
+        if not owners:
+            raise UnknownModalityError(f"memory {key!r}: neither {a.name!r} nor {b.name!r} has that modality")
+        if len(owners) > 1:
+            raise ConfigError(f"memory {key!r}: both spaces have {base!r}; pin it, e.g. {base}@{a.name} or {base}@{b.name}")
+        side = owners[0]
+        if side in sides:
+            raise ConfigError(f"C-MCR takes one memory modality per space; {(a, b)[side].name!r} got {sides[side][0]!r} and {key!r}")
+        mem = list(mem)
+        if not mem:
+            raise DataError(f"memory {key!r} is empty")
+        space = (a, b)[side]
+        sides[side] = (base if pin in (None, space.name) else key, mem)
+    return sides

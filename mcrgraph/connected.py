@@ -1,0 +1,114 @@
+"""A connected space: the MCR that a connector creates from two spaces. It encodes every
+modality of both; it can itself be connected again."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from .card import ConnectorCard
+from .errors import ConnectorMismatchError, UnknownModalityError
+from .mcr import MCR, split_pin
+
+
+class ConnectedMCR(MCR):
+    cache = False  # its parents cache; the heads are cheap
+    batch_size = 1 << 30  # hand whole lists to the parents, which batch themselves
+
+    def __init__(self, card: ConnectorCard, folder: Path | None = None, tensors: dict[str, torch.Tensor] | None = None):
+        self.card = card
+        self.folder = folder
+        self.name = card.name
+        self.modalities = tuple(card.modalities)
+        self.dim = card.dim
+        self._tensors = tensors
+        self._heads = None
+        self._parents: list[MCR] | None = None
+
+    # -- lazily resolved parts -------------------------------------------------
+    def parents(self) -> list[MCR]:
+        """The two joined spaces, checked against what the card recorded at training time."""
+        if self._parents is None:
+            from .registry import get_mcr
+
+            parents = []
+            for ref in self.card.spaces:
+                mcr = get_mcr(ref.name)
+                if mcr.dim != ref.dim:
+                    raise ConnectorMismatchError(
+                        f"connector {self.name!r} was trained on {ref.name!r} with dim {ref.dim}; the installed one has dim {mcr.dim}. "
+                        f"Retrain it: mcrgraph connect ... --name {self.name} --overwrite"
+                    )
+                if mcr.fingerprint() != ref.fingerprint:
+                    raise ConnectorMismatchError(
+                        f"connector {self.name!r} was trained on a different {ref.name!r} (encoder fingerprint {ref.fingerprint[:12]}…, "
+                        f"installed {mcr.fingerprint()[:12]}…): install the encoder it was trained with, or retrain it with --overwrite"
+                    )
+                parents.append(mcr)
+            self._parents = parents
+        return self._parents
+
+    def heads(self):
+        if self._heads is None:
+            from . import connectors
+            from .methods import get_method
+
+            tensors = self._tensors if self._tensors is not None else connectors.read_weights(self.folder, self.card)
+            self._heads = get_method(self.card.method).load_heads(self.card, tensors)
+        return self._heads
+
+    # -- the MCR interface -------------------------------------------------------
+    def _side(self, modality: str) -> tuple[int, str]:
+        """Which parent encodes ``modality`` and the modality string to hand it."""
+        base, pin = split_pin(modality)
+        spaces = self.card.spaces
+        candidates = [i for i, ref in enumerate(spaces) if base in ref.modalities]
+        if not candidates:
+            raise UnknownModalityError(f"space {self.name!r} has no modality {base!r}; it has: {', '.join(self.modalities)}")
+        if pin is None or pin == self.name:
+            return candidates[0], base  # the shared modality goes through space A unless pinned
+        for i in candidates:
+            parent = self.parents()[i]
+            if pin in parent.pin_targets(base):
+                return i, base if pin == parent.name else f"{base}@{pin}"
+        raise UnknownModalityError(f"{modality!r}: in space {self.name!r}, {base} can be pinned to {', '.join(self.pin_targets(base))}")
+
+    def encode(self, modality, items):
+        from .encoding import embed
+
+        side, sub = self._side(modality)
+        emb = embed(self.parents()[side], sub, items)
+        with torch.inference_mode():
+            return self.heads().apply(side, split_pin(sub)[0], emb).float().contiguous()
+
+    def route(self, modality: str) -> list[str]:
+        side, sub = self._side(modality)
+        return self.parents()[side].route(sub) + [self.name]
+
+    def pin_targets(self, modality: str) -> list[str]:
+        base, _ = split_pin(modality)
+        out = [self.name]
+        for ref, parent in zip(self.card.spaces, self.parents()):
+            if base in ref.modalities:
+                out += [t for t in parent.pin_targets(base) if t not in out]
+        return out
+
+    def parent_names(self) -> list[str]:
+        return [ref.name for ref in self.card.spaces]
+
+    def hops(self) -> int:
+        """How many connectors this space stacks (1 for A+B, 2 for (A+B)+C)."""
+        from .registry import get_mcr
+
+        total = 1
+        for name in self.parent_names():
+            parent = get_mcr(name)
+            total += parent.hops() if isinstance(parent, ConnectedMCR) else 0
+        return total
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(self.card.weights_sha256.encode())
+        for ref in self.card.spaces:
+            h.update(ref.fingerprint.encode())
+        return h.hexdigest()

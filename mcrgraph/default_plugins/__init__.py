@@ -1,0 +1,1 @@
+"""Built-in plugins: ordinary plugins that ship with mcrgraph."""

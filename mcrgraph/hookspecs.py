@@ -1,0 +1,29 @@
+"""The plugin API. A plugin is a module (or object) with functions marked ``@mcrgraph.hookimpl``
+named like these; it is found through the ``mcrgraph`` entry-point group or passed to
+``mcrgraph.register()``. Every hook is optional."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("mcrgraph")
+hookimpl = HookimplMarker("mcrgraph")
+
+
+@hookspec
+def register_mcrs(register: Callable[["MCR"], None]) -> None:  # noqa: F821
+    """Call ``register(mcr)`` once for each MCR (an ``mcrgraph.MCR`` instance) the plugin
+    provides. Keep construction cheap: load weights on the first ``encode``."""
+
+
+@hookspec
+def register_commands(cli: "click.Group") -> None:  # noqa: F821
+    """Add commands to the ``mcrgraph`` CLI (a click group): ``@cli.command() def my_command(): ...``."""
+
+
+@hookspec(firstresult=True)
+def default_items(mcr: "MCR", modality: str, role: str) -> Optional[Sequence[Any]]:  # noqa: F821
+    """Items of ``modality`` for ``mcr`` that a connect may use when the user gives none.
+    ``role`` is ``"via"`` (the shared modality's items) or ``"memory"`` (unpaired items of a
+    non-shared modality). Return None when the plugin has nothing for that MCR."""

@@ -1,0 +1,97 @@
+"""The MCR base class: one pretrained multi-modal contrastive space."""
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from .errors import UnknownModalityError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+MODALITY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class MCR:
+    """A multi-modal contrastive representation: a space that several modalities share.
+
+    Subclass it, set ``name``, ``modalities`` and ``dim``, and implement ``encode``.
+    Load heavy weights lazily (on first ``encode``), so listing plugins stays cheap.
+    """
+
+    name: ClassVar[str] | str = ""
+    modalities: ClassVar[tuple[str, ...]] | tuple[str, ...] = ()
+    dim: ClassVar[int] | int = 0
+    #: how many items the library passes to one ``encode`` call
+    batch_size: int = 64
+    #: whether the library may cache this space's embeddings on disk
+    cache: bool = True
+
+    def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        """Return a float32 tensor (len(items), dim) of L2-normalised rows."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement encode()")
+
+    def fingerprint(self) -> str:
+        """A hash that changes when the encoder or its weights change (keys the cache, checks
+        connectors). The default hashes the class, name, dim, modalities and the tensors of any
+        torch module or tensor held as an attribute; override it to hash a weights file instead."""
+        cached = self.__dict__.get("_mcrgraph_fingerprint")
+        if cached:
+            return cached
+        h = hashlib.sha256()
+        cls = type(self)
+        h.update(f"{cls.__module__}.{cls.__qualname__}|{self.name}|{self.dim}|{','.join(self.modalities)}".encode())
+        for key in sorted(vars(self)):
+            value = vars(self)[key]
+            if isinstance(value, torch.nn.Module):
+                for pname, tensor in sorted(value.state_dict().items()):
+                    h.update(f"{key}.{pname}".encode())
+                    h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            elif isinstance(value, torch.Tensor):
+                h.update(key.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        self.__dict__["_mcrgraph_fingerprint"] = h.hexdigest()
+        return self.__dict__["_mcrgraph_fingerprint"]
+
+    def route(self, modality: str) -> list[str]:
+        """The spaces an item of ``modality`` (``m`` or ``m@space``) passes through, from the
+        plugin space that encodes it up to this one. A plugin space is its own route."""
+        return [self.name]
+
+    def pin_targets(self, modality: str) -> list[str]:
+        """The spaces ``modality`` may be pinned to with ``modality@space`` in this space."""
+        return [self.name]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {'/'.join(self.modalities)} dim={self.dim}>"
+
+
+def split_pin(modality: str) -> tuple[str, str | None]:
+    """``"text@clip"`` -> ``("text", "clip")``; ``"audio"`` -> ``("audio", None)``."""
+    if not isinstance(modality, str) or not modality.strip():
+        raise UnknownModalityError(f"a modality must be a non-empty string, got {modality!r}")
+    base, _, space = modality.strip().partition("@")
+    base = base.strip()
+    if not MODALITY_RE.match(base):
+        raise UnknownModalityError(
+            f"bad modality name {base!r}: modality names are lower case, like text, image, audio, 3d"
+        )
+    return base, (space.strip() or None)
+
+
+def check_modality(mcr: MCR, modality: str) -> str:
+    """Validate ``modality`` (optionally ``m@space``) against ``mcr``; return the base modality."""
+    base, pin = split_pin(modality)
+    if base not in mcr.modalities:
+        raise UnknownModalityError(
+            f"space {mcr.name!r} has no modality {base!r}; it has: {', '.join(mcr.modalities)}"
+        )
+    if pin is not None:
+        allowed = set(mcr.pin_targets(base))
+        if pin not in allowed:
+            raise UnknownModalityError(
+                f"{modality!r}: in space {mcr.name!r}, {base} can be pinned to {', '.join(sorted(allowed))}"
+            )
+    return base
+
