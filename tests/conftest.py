@@ -58,3 +58,10 @@ def fakes():
 
 CAPTIONS = [f"k{i}#{j}" for j in range(3) for i in range(20)]
 QUICK = {"epochs": 2, "batch_size": 16}
+
+
+@pytest.fixture
+def only_fakes(fakes):
+    """The fake spaces without the built-in synthetic ones (for exact planner answers)."""
+    mcrgraph.unregister("synthetic")
+    return fakes

@@ -39,6 +39,7 @@ class Config(BaseModel):
     val_fraction: float = Field(0.1, ge=0, lt=1, description="held-out share of the via-items for the validation score")
     seed: int = Field(0, description="seeds init, split, batches and noise")
     device: str = Field("cpu", description="torch device to train on, e.g. cuda")
+    threads: int | None = Field(None, ge=1, description="CPU threads while training; default: torch's setting. 1 avoids thread thrash on a busy machine")
 
     @model_validator(mode="after")
     def _device_ok(self):
@@ -92,6 +93,16 @@ def load_heads(card, tensors: dict[str, torch.Tensor]) -> CMCRHeads:
 
 def train(data: TrainingData, cfg: Config, progress: bool = False) -> Trained:
     """Train the two projectors; returns their weights (keys ``a.*``, ``b.*``) and metrics."""
+    before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(data, cfg, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(data: TrainingData, cfg: Config, progress: bool) -> Trained:
     n = len(data.via_a)
     if n < 4:
         raise DataError(f"C-MCR needs at least 4 via items, got {n}")

@@ -1,0 +1,75 @@
+"""design.md's public contract, run as a user would: in fresh processes."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+PLUGIN = textwrap.dedent('''
+    import hashlib
+    import torch, torch.nn.functional as F
+    import mcrgraph
+
+    class MyMCR(mcrgraph.MCR):
+        name = "my-mcr"
+        modalities = ("audio", "text")
+        dim = 16
+        def encode(self, modality, items):
+            rows = []
+            for item in items:
+                seed = int(hashlib.sha256(item.split("#")[0].encode()).hexdigest()[:8], 16)
+                rows.append(torch.randn(16, generator=torch.Generator().manual_seed(seed + (modality == "audio"))))
+            return F.normalize(torch.stack(rows), dim=1)
+
+    @mcrgraph.hookimpl
+    def register_mcrs(register):
+        register(MyMCR())
+''')
+
+TRAIN = PLUGIN + textwrap.dedent('''
+    import sys
+    mcrgraph.register(sys.modules[__name__])
+    texts = [f"c{i}#{j}" for j in range(4) for i in range(50)]
+    sounds = [f"c{i}#9" for i in range(50)]
+    images = [f"c{i}#8" for i in range(50)]
+    space = mcrgraph.connect("synth-clip", "my-mcr", via="text", items=texts,
+                             memories={"image": images, "audio": sounds}, method="c-mcr", epochs=3)
+    assert isinstance(space, mcrgraph.MCR) and space.name == "synth-clip+my-mcr"
+    assert "my-mcr" in [m.name for m in mcrgraph.list_mcrs()] and mcrgraph.get_mcr("my-mcr").dim == 16
+    g = mcrgraph.graph()
+    path = g.plan("audio", "image")
+    print(path.describe())
+    scores = g.similarity("audio", ["c1", "c2", "c3"], "image", ["c1", "c2"])
+    assert scores.shape == (3, 2)
+    torch.save(scores, sys.argv[1])
+''')
+
+RELOAD = PLUGIN + textwrap.dedent('''
+    import sys
+    mcrgraph.register(sys.modules[__name__])
+    g = mcrgraph.graph()
+    assert "synth-clip+my-mcr" in g.spaces
+    torch.save(g.similarity("audio", ["c1", "c2", "c3"], "image", ["c1", "c2"]), sys.argv[1])
+''')
+
+
+def run(code, *args, env):
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_contract_in_new_processes(tmp_path, store):
+    env = {**os.environ, "MCRGRAPH_HOME": str(store)}
+    first = run(TRAIN, str(tmp_path / "a.pt"), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "audio@my-mcr -> synth-clip+my-mcr <- image@synth-clip"
+    second = run(RELOAD, str(tmp_path / "b.pt"), env=env)
+    assert second.returncode == 0, second.stderr
+    a, b = (torch.load(tmp_path / f, weights_only=True) for f in ("a.pt", "b.pt"))
+    assert torch.equal(a, b)  # the stored connector reloads bit-identical
+
+
+def test_cli_main_module_runs(store):
+    env = {**os.environ, "MCRGRAPH_HOME": str(store)}
+    out = subprocess.run([sys.executable, "-m", "mcrgraph", "plugins"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "synth-clip" in out.stdout
