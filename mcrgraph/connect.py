@@ -10,7 +10,7 @@ from . import __version__, connectors, plugins
 from .card import ConnectorCard, DataRef, SpaceRef
 from .connected import ConnectedMCR
 from .encoding import embed
-from .errors import ConfigError, DataError, UnknownModalityError
+from .errors import ConfigError, DataError, MCRGraphError, UnknownModalityError
 from .fingerprint import items_fingerprint
 from .mcr import MCR, NAME_RE, split_pin
 from .methods import TrainingData, get_method
@@ -48,6 +48,12 @@ def connect(
             raise UnknownModalityError(
                 f"{s.name!r} has no modality {via!r}; {space_a.name!r} and {space_b.name!r} share: {', '.join(shared) or 'nothing'}"
             )
+    if save:  # a stored connector finds its spaces by name when it is loaded again
+        for s in (space_a, space_b):
+            try:
+                get_mcr(s.name)
+            except MCRGraphError:
+                raise ConfigError(f"space {s.name!r} is neither registered nor stored; register it (mcrgraph.register) or store it first") from None
     name = name or f"{space_a.name}+{space_b.name}"
     if not NAME_RE.match(name):
         raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")

@@ -30,11 +30,17 @@ class ConnectedMCR(MCR):
     def parents(self) -> list[MCR]:
         """The two joined spaces, checked against what the card recorded at training time."""
         if self._parents is None:
+            from .errors import UnknownMCRError
             from .registry import get_mcr
 
             parents = []
             for ref in self.card.spaces:
-                mcr = get_mcr(ref.name)
+                try:
+                    mcr = get_mcr(ref.name)
+                except UnknownMCRError:
+                    raise UnknownMCRError(
+                        f"connector {self.name!r} joins {ref.name!r}, which is not installed or stored; install the plugin that provides it"
+                    ) from None
                 if mcr.dim != ref.dim:
                     raise ConnectorMismatchError(
                         f"connector {self.name!r} was trained on {ref.name!r} with dim {ref.dim}; the installed one has dim {mcr.dim}. "

@@ -28,6 +28,8 @@ def embed(
     (len(items), mcr.dim), rows L2-normalised. Calls ``mcr.encode`` in batches, checks every
     return, and reuses the on-disk cache when the same encoder saw the same items."""
     check_modality(mcr, modality)
+    if isinstance(items, (str, bytes)):
+        raise DataError(f"items must be a list, got a single {type(items).__name__}; wrap it: [{items[:40]!r}]")
     items = list(items) if not isinstance(items, (list, tuple)) else items
     if len(items) == 0:
         raise DataError(f"no items to encode for {modality!r} with {mcr.name!r}")

@@ -90,11 +90,12 @@ def build(mcrs: Sequence[MCR]) -> nx.MultiGraph:
                 g.add_edge(name, parent, key="derived", kind="derived")
     for name, attrs in g.nodes(data=True):  # depth: how many connectors a node stacks
         attrs["hops"] = _hops(g, name)
+        attrs["missing"] = sorted(_missing(g, name))
     trained = {(frozenset(a["parents"]), a["via"]) for _, a in g.nodes(data=True) if a["kind"] == "connector"}
     names = list(g.nodes)
     for i, u in enumerate(names):
         for v in names[i + 1 :]:
-            if _related(g, u, v):
+            if _related(g, u, v) or g.nodes[u]["missing"] or g.nodes[v]["missing"]:
                 continue
             for m in sorted(set(g.nodes[u]["modalities"]) & set(g.nodes[v]["modalities"])):
                 g.add_edge(u, v, key=m, kind="overlap", via=m, trained=(frozenset((u, v)), m) in trained)
@@ -104,6 +105,14 @@ def build(mcrs: Sequence[MCR]) -> nx.MultiGraph:
 def _hops(g: nx.MultiGraph, name: str) -> int:
     parents = g.nodes[name]["parents"]
     return 0 if not parents else 1 + sum(_hops(g, p) for p in parents if p in g)
+
+
+def _missing(g: nx.MultiGraph, name: str) -> set[str]:
+    """Spaces a connector needs (directly or through its parents) that are not installed."""
+    out = set()
+    for p in g.nodes[name]["parents"]:
+        out |= _missing(g, p) if p in g else {p}
+    return out
 
 
 def _ancestors(g: nx.MultiGraph, name: str) -> set[str]:
@@ -166,7 +175,7 @@ def plan(g: nx.MultiGraph, a: str, b: str, weight: Weight = None) -> Path:
     cost = _cost_fn(weight)
     best = None
     for name, attrs in g.nodes(data=True):
-        if not (_holds(g, name, ba, pa) and _holds(g, name, bb, pb)):
+        if attrs["missing"] or not (_holds(g, name, ba, pa) and _holds(g, name, bb, pb)):
             continue
         c = cost(name, attrs)
         if c is None:

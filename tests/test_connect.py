@@ -151,3 +151,15 @@ def test_recursive_connect_covers_three_spaces(fakes):
     assert abc.route("audio") == ["fb", "fa+fb", "fa+fb+fc"] and abc.route("3d") == ["fc", "fa+fb+fc"]
     assert mcrgraph.embed(abc, "audio", ["k1", "k2"]).shape == (2, 8)
     assert mcrgraph.get_mcr("fa+fb+fc").hops() == 2
+
+
+def test_unsaved_space_cannot_be_parent_of_a_saved_one(fakes):
+    ab = mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK, save=False)
+    with pytest.raises(mcrgraph.ConfigError, match="neither registered nor stored"):
+        mcrgraph.connect(ab, "fc", via="image", items=CAPTIONS, config=QUICK)
+    assert mcrgraph.connect(ab, "fc", via="image", items=CAPTIONS, config=QUICK, save=False).name == "fa+fb+fc"
+
+
+def test_single_string_is_not_taken_for_items(fakes):
+    with pytest.raises(mcrgraph.DataError, match="items must be a list"):
+        mcrgraph.embed(fakes["fa"], "text", "a caption")

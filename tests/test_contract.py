@@ -73,3 +73,14 @@ def test_cli_main_module_runs(store):
     env = {**os.environ, "MCRGRAPH_HOME": str(store)}
     out = subprocess.run([sys.executable, "-m", "mcrgraph", "plugins"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "synth-clip" in out.stdout
+
+
+def test_readme_python_example_runs(store):
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    env = {**os.environ, "MCRGRAPH_HOME": str(store)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "audio@my-mcr -> synth-clip+my-mcr <- image@synth-clip"

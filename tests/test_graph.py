@@ -86,3 +86,15 @@ def test_similarity_is_cosine_in_the_planned_space(fakes):
     sim = mcrgraph.graph().similarity("audio", ["k1", "k2", "k3"], "image", ["k1", "k4"])
     expected = mcrgraph.embed(space, "audio", ["k1", "k2", "k3"]) @ mcrgraph.embed(space, "image", ["k1", "k4"]).T
     assert sim.shape == (3, 2) and torch.allclose(sim, expected)
+
+
+def test_connector_whose_space_is_gone_is_skipped_with_a_clear_error(fakes):
+    mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK)
+    mcrgraph.unregister("fb")
+    g = mcrgraph.graph()
+    assert g.nx.nodes["fa+fb"]["missing"] == ["fb"]
+    with pytest.raises(mcrgraph.NoPathError):
+        g.plan("audio", "image")
+    with pytest.raises(mcrgraph.UnknownMCRError, match="connector 'fa\\+fb' joins 'fb', which is not installed"):
+        mcrgraph.embed(mcrgraph.get_mcr("fa+fb"), "image", ["k1"])
+    mcrgraph.register(fakes["fb"])
