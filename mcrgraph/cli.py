@@ -181,6 +181,8 @@ def _pairs(args: list[str]) -> dict[str, list[str]]:
         if not tok.startswith("--") or len(tok) < 3:
             raise click.UsageError(f"expected --MODALITY ITEM, got {tok!r} (e.g. --audio dog.wav --image dog.png)")
         key, sep, value = tok[2:].partition("=")
+        if key == "debug":
+            raise click.UsageError("--debug goes before the command: mcrgraph --debug similarity ...")
         if not sep:
             if i + 1 >= len(args):
                 raise click.UsageError(f"{tok} needs an item")

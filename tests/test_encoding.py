@@ -103,11 +103,11 @@ def test_interrupted_cache_write_leaves_no_entry(store, monkeypatch):
     def crash(*a):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("mcrgraph.store.os.replace", crash)
-    emb = mcrgraph.embed(m, "text", ["a"])  # the work still succeeds
+    with monkeypatch.context() as mp:
+        mp.setattr("mcrgraph.store.os.replace", crash)
+        emb = mcrgraph.embed(m, "text", ["a"])  # the work still succeeds
     assert emb.shape == (1, 8)
     assert list((store / "cache").rglob("*")) == [p for p in (store / "cache").rglob("*") if p.is_dir()]
-    monkeypatch.undo()
     mcrgraph.embed(m, "text", ["a"])
     assert len(m.calls) == 2  # nothing half-written was taken for an entry
 
