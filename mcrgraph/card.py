@@ -49,6 +49,3 @@ class ConnectorCard(BaseModel):
     def score(self) -> float | None:
         """The validation retrieval score the planner uses to rank connectors, if measured."""
         return self.metrics.get("val_r1")
-
-    def hops(self) -> int:
-        return 1

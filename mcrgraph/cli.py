@@ -92,13 +92,14 @@ def graph_cmd(png, as_json):
 
     g = graph().nx
     spaces = [{"name": n, "kind": a["kind"], "modalities": list(a["modalities"]), "dim": a["dim"], "hops": a["hops"],
-               "parents": list(a["parents"]), "method": a["method"], "score": a["score"]} for n, a in g.nodes(data=True)]
+               "parents": list(a["parents"]), "method": a["method"], "score": a["score"], "missing": a["missing"]} for n, a in g.nodes(data=True)]
     edges = [{"a": u, "b": v, "via": a["via"], "trained": a["trained"]} for u, v, a in g.edges(data=True) if a["kind"] == "overlap"]
     if as_json:
         click.echo(json.dumps({"spaces": spaces, "overlaps": edges}, indent=2))
     else:
         out.print(_table("spaces", ["space", "kind", "modalities", "dim", "joins", "val R@1"], [
-            [s["name"], s["kind"] if not s["method"] else f"connector ({s['method']})", ", ".join(s["modalities"]), str(s["dim"]),
+            [s["name"], (s["kind"] if not s["method"] else f"connector ({s['method']})") + (f"; needs {', '.join(s['missing'])}" if s["missing"] else ""),
+             ", ".join(s["modalities"]), str(s["dim"]),
              " + ".join(s["parents"]) or "-", "-" if s["score"] is None else f"{s['score']:.3f}"] for s in spaces]))
         out.print(_table("overlaps (candidate connections)", ["a", "b", "via", "trained"],
                          [[e["a"], e["b"], e["via"], "yes" if e["trained"] else "no"] for e in edges]))

@@ -3,7 +3,7 @@
 - ``text``: free text. Lower-case words are hashed into buckets; each bucket has a fixed
   random vector; an item's embedding is the sum of its words' vectors, L2-normalised.
 - ``tags``: comma-separated tags (``"dog, pet, golden retriever"``). Each whole tag is one
-  token, with its own random table, so the two modalities live apart in the space.
+  token. Tags have their own random table: nothing aligns them with text (no training did).
 
 It is not a trained model. It shows the shape a real encoder plugin takes: a cheap
 constructor, weights created on the first ``encode``, a stable fingerprint, and rows that

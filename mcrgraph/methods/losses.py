@@ -17,7 +17,7 @@ def recall_at(x: torch.Tensor, y: torch.Tensor, k: int = 1) -> float:
     sims = x @ y.T
     k = min(k, len(y))
     top = sims.topk(k, dim=1).indices
-    return (top == torch.arange(len(x)).unsqueeze(1)).any(dim=1).float().mean().item()
+    return (top == torch.arange(len(x), device=x.device).unsqueeze(1)).any(dim=1).float().mean().item()
 
 
 def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float, max_elements: int = 1 << 24) -> torch.Tensor:
