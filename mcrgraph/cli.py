@@ -29,7 +29,7 @@ class Group(click.Group):
             err.print("interrupted")
             raise click.exceptions.Exit(130) from None
         except Exception as e:  # noqa: BLE001 - the one place errors become messages
-            if ctx.find_root().params.get("debug") or os.environ.get("MCRGRAPH_DEBUG"):
+            if ctx.find_root().params.get("debug") or os.environ.get("MCRGRAPH_DEBUG", "") not in ("", "0"):
                 raise
             if isinstance(e, MCRGraphError):
                 raise click.ClickException(str(e)) from None
@@ -80,7 +80,11 @@ def plugins_cmd(as_json):
         return
     out.print(_table("plugins", ["plugin", "source", "spaces", "status"], rows))
     if any(i.error for i in infos):
-        err.print("some plugins failed to load; the others work (MCRGRAPH_LOAD_PLUGINS limits which load)")
+        debug = click.get_current_context().find_root().params.get("debug")
+        for info in infos:
+            if debug and info.detail:
+                err.print(f"--- {info.name}:\n{info.detail}")
+        err.print("some plugins failed to load; the others work" + ("" if debug else " (mcrgraph --debug plugins shows why)"))
 
 
 @cli.command("graph")
@@ -133,8 +137,9 @@ def _config_value(text: str):
 @click.option("--device", help="Torch device, e.g. cpu or cuda.")
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE", help="Any other method option, e.g. --set intra_weight=0.5 (docs/architecture.md lists them).")
 @click.option("--overwrite", is_flag=True, help="Replace a stored connector of the same name.")
+@click.option("--resume", is_flag=True, help="Continue a killed run of the same command from its last checkpoint.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, options, overwrite, progress):
+def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, options, overwrite, resume, progress):
     """Train a connector between spaces A and B through the modality they share, and store the
     connected space: a new space that covers the modalities of both.
 
@@ -155,7 +160,7 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
             mod, path = parse_assignment(m, "--memory")
             mems[mod] = read_items(path, mod.split("@")[0])
     via_items = read_items(items, via) if items else None
-    space = connect(a, b, via=via, items=via_items, memories=mems, method=method, name=name, config=cfg, overwrite=overwrite, progress=progress)
+    space = connect(a, b, via=via, items=via_items, memories=mems, method=method, name=name, config=cfg, overwrite=overwrite, resume=resume, progress=progress)
     out.print(f"stored connector {space.name} ({space.card.method}; {'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
     metrics = space.card.metrics
     if "val_r1" in metrics:

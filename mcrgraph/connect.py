@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
 from . import __version__, connectors, plugins
 from .card import ConnectorCard, DataRef, SpaceRef
+from .checkpoints import Checkpointer
 from .connected import ConnectedMCR
 from .encoding import embed
 from .errors import ConfigError, DataError, MCRGraphError, UnknownModalityError
@@ -15,6 +18,8 @@ from .fingerprint import items_fingerprint
 from .mcr import MCR, NAME_RE, split_pin
 from .methods import TrainingData, get_method
 from .registry import get_mcr
+
+log = logging.getLogger(__name__)
 
 
 def connect(
@@ -28,6 +33,7 @@ def connect(
     config: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     save: bool = True,
+    resume: bool = False,
     progress: bool = False,
     **options: Any,
 ) -> ConnectedMCR:
@@ -79,19 +85,24 @@ def connect(
         via_a=embed(space_a, via, items, progress=progress),
         via_b=embed(space_b, via, items, progress=progress),
     )
-    refs = [DataRef(space=space_a.name, modality=via, count=len(items), fingerprint=items_fingerprint(via, items))]
+    via_fp = items_fingerprint(via, items)
+    refs = [DataRef(space=s.name, modality=via, count=len(items), fingerprint=via_fp) for s in (space_a, space_b)]
     for i, (space, attr) in enumerate(((space_a, "memory_a"), (space_b, "memory_b"))):
         if i in sides:
             mod, mem = sides[i]
             setattr(data, attr, embed(space, mod, mem, progress=progress))
             refs.append(DataRef(space=space.name, modality=mod, count=len(mem), fingerprint=items_fingerprint(split_pin(mod)[0], mem)))
 
-    trained = module.train(data, cfg, progress=progress)
+    spaces = [SpaceRef(name=s.name, dim=s.dim, modalities=list(s.modalities), fingerprint=s.fingerprint()) for s in (space_a, space_b)]
+    checkpoint = Checkpointer(name, _job(method, cfg, refs, spaces), resume=resume, every=getattr(cfg, "checkpoint_every", 1)) if save else None
+    if resume and not save:
+        raise ConfigError("resume needs a stored run (save=True)")
+    trained = module.train(data, cfg, progress=progress, checkpoint=checkpoint)
     weights = connectors.weights_bytes(trained.tensors)
     card = ConnectorCard(
         name=name,
         method=method,
-        spaces=[SpaceRef(name=s.name, dim=s.dim, modalities=list(s.modalities), fingerprint=s.fingerprint()) for s in (space_a, space_b)],
+        spaces=spaces,
         via=via,
         modalities=list(dict.fromkeys([*space_a.modalities, *space_b.modalities])),
         dim=trained.dim,
@@ -102,7 +113,17 @@ def connect(
         mcrgraph_version=__version__,
     )
     folder = connectors.save(card, weights, overwrite=overwrite) if save else None
+    if checkpoint:
+        checkpoint.clear()
     return ConnectedMCR(card, folder, tensors=trained.tensors)
+
+
+def _job(method: str, cfg, refs: list[DataRef], spaces: list[SpaceRef]) -> str:
+    """What a checkpoint must match to be resumed: data, encoders and every option that
+    changes the numbers (not the device or how often checkpoints are written)."""
+    options = cfg.model_dump(exclude={"device", "checkpoint_every"})
+    blob = json.dumps([method, options, [r.model_dump() for r in refs], [s.model_dump() for s in spaces]], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _first_error(e: ValidationError, method: str) -> str:
@@ -117,14 +138,18 @@ def _default(space: MCR, modality: str, role: str):
 
 
 def _default_memories(a: MCR, b: MCR, via: str) -> dict[str, Sequence[Any]]:
+    """One offered memory per side, or none at all: C-MCR needs both sides or neither."""
     out = {}
     for space in (a, b):
         for m in space.modalities:
-            if m != via and m not in out:
-                got = _default(space, m, "memory")
-                if got is not None:
-                    out[f"{m}@{space.name}"] = got
-                    break
+            got = _default(space, m, "memory") if m != via else None
+            if got is not None:
+                out[f"{m}@{space.name}"] = got
+                break
+    if len(out) < 2:
+        if out:
+            log.warning("only one space offers default memories; training without memories")
+        return {}
     return out
 
 

@@ -9,7 +9,7 @@ import torch
 from . import cache as _cache
 from .errors import DataError, EncoderError, EncoderOutputError, MCRGraphError
 from .fingerprint import items_fingerprint
-from .mcr import MCR, check_modality
+from .mcr import MCR, check_modality, split_pin
 from .progress import progress_bar
 
 NORM_TOLERANCE = 1e-3
@@ -27,7 +27,9 @@ def embed(
     """Encode ``items`` of ``modality`` (``m`` or ``m@space``) with ``mcr``: float32
     (len(items), mcr.dim), rows L2-normalised. Calls ``mcr.encode`` in batches, checks every
     return, and reuses the on-disk cache when the same encoder saw the same items."""
-    check_modality(mcr, modality)
+    base = check_modality(mcr, modality)
+    if split_pin(modality)[1] in (None, mcr.name):
+        modality = base  # a plugin's encode() only ever sees plain modality names
     if isinstance(items, (str, bytes)):
         raise DataError(f"items must be a list, got a single {type(items).__name__}; wrap it: [{items[:40]!r}]")
     items = list(items) if not isinstance(items, (list, tuple)) else items

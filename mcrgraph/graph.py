@@ -125,8 +125,16 @@ def _ancestors(g: nx.MultiGraph, name: str) -> set[str]:
     return out
 
 
+def _leaves(g: nx.MultiGraph, name: str) -> set[str]:
+    """The plugin spaces a node is built from (itself, for a plugin space)."""
+    parents = [p for p in g.nodes[name]["parents"] if p in g]
+    return {name} if not g.nodes[name]["parents"] else set().union(*(_leaves(g, p) for p in parents))
+
+
 def _related(g: nx.MultiGraph, u: str, v: str) -> bool:
-    return u in _ancestors(g, v) or v in _ancestors(g, u)
+    """Connecting u and v adds nothing when one is built from a subset of the other's spaces."""
+    lu, lv = _leaves(g, u), _leaves(g, v)
+    return lu <= lv or lv <= lu
 
 
 def _default_cost(name: str, attrs: dict) -> float:
@@ -149,7 +157,11 @@ def _check_known(g: nx.MultiGraph, modality: str) -> tuple[str, str | None]:
     base, pin = split_pin(modality)
     known = sorted({m for _, a in g.nodes(data=True) for m in a["modalities"]})
     if base not in known:
-        raise UnknownModalityError(f"no space has modality {base!r}; known modalities: {', '.join(known) or 'none'}")
+        from .plugins import state
+
+        clash = sorted(state().conflicts)
+        hint = f" (left out because two plugins give them one name: {', '.join(clash)}; see mcrgraph plugins)" if clash else ""
+        raise UnknownModalityError(f"no space has modality {base!r}; known modalities: {', '.join(known) or 'none'}{hint}")
     if pin is not None:
         if pin not in g:
             raise UnknownMCRError(f"{modality!r}: no space named {pin!r}; known: {', '.join(g.nodes)}")
@@ -186,6 +198,10 @@ def plan(g: nx.MultiGraph, a: str, b: str, weight: Weight = None) -> Path:
     if best is None:
         steps = suggest(g, a, b)
         if not steps:
+            stranded = [n for n, at in g.nodes(data=True) if at["missing"] and _holds(g, n, ba, pa) and _holds(g, n, bb, pb)]
+            if stranded:
+                need = sorted({m for n in stranded for m in g.nodes[n]["missing"]})
+                raise NoPathError(f"connector {stranded[0]} covers {a} and {b} but needs {', '.join(need)}, which is not installed")
             raise NoPathError(f"no space covers {a} and {b}, and no chain of shared modalities links them; add a plugin that bridges them")
         lines = "\n".join(f"  {s}" for s in steps)
         raise NoPathError(f"no trained space covers {a} and {b}; the cheapest chain to create one is:\n{lines}", steps)
@@ -218,9 +234,16 @@ def suggest(g: nx.MultiGraph, a: str, b: str) -> list[str]:
     steps, current = [], route[0]
     for prev, nxt in zip(route, route[1:]):
         via = h.edges[prev, nxt]["via"]
-        steps.append(f"mcrgraph connect {current} {nxt} --via {via} --items {via.upper()}_ITEMS")
+        items = "" if _offers_defaults(g, (prev, nxt), via) else f" --items {via.upper()}_ITEMS"
+        steps.append(f"mcrgraph connect {current} {nxt} --via {via}{items}")
         current = f"{current}+{nxt}"
     return steps
+
+
+def _offers_defaults(g: nx.MultiGraph, names, via: str) -> bool:
+    from .plugins import hook
+
+    return any(hook().default_items(mcr=g.nodes[n]["mcr"], modality=via, role="via") is not None for n in names)
 
 
 def similarity(g: nx.MultiGraph, a: str, items_a: Sequence[Any], b: str, items_b: Sequence[Any], *, path: Path | None = None, weight: Weight = None, progress: bool = False) -> torch.Tensor:

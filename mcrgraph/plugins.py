@@ -162,12 +162,19 @@ def register(obj: Any, name: str | None = None) -> list[str]:
     st.plugins[name] = info
     names: list[MCR] = []
     hook = getattr(obj, "register_mcrs", None)
-    if hook is not None:
-        hook(register=names.append)
     try:
+        if hook is not None:
+            try:
+                hook(register=names.append)
+            except Exception as e:
+                raise MCRGraphError(f"plugin {name!r}: register_mcrs raised {type(e).__name__}: {e}") from e
+        seen: set[str] = set()
         for mcr in names:
             mcr = validate_mcr(mcr, f"plugin {name!r}")
             _check_free(st, mcr.name, "run time")
+            if mcr.name in seen:
+                raise DuplicateMCRError(f"plugin {name!r} registers two MCRs named {mcr.name!r}")
+            seen.add(mcr.name)
         for mcr in names:
             _add_mcr(st, mcr, info)
     except MCRGraphError:

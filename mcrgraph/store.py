@@ -44,6 +44,12 @@ def _make_dirs(path: Path) -> None:
         raise StoreError(f"cannot create {path}: {e.strerror}; set MCRGRAPH_HOME to a writable folder") from e
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -53,6 +59,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as e:
         raise StoreError(f"cannot write in {path.parent}: {e.strerror}") from e
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; files here are ordinary user files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -79,17 +86,26 @@ def atomic_dir(final: Path, overwrite: bool = False):
     except OSError as e:
         raise StoreError(f"cannot write in {final.parent}: {e.strerror}") from e
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if final.exists():  # overwrite: move the old one aside first, so a crash keeps one of them
+        old = None
+        if final.exists():
+            if not overwrite:
+                raise StoreError(f"{final} was created by another process meanwhile; choose another --name or pass --overwrite")
+            # move the old one aside first, so that a crash keeps one of the two
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-            os.replace(final, old / "x")
+            with contextlib.suppress(FileNotFoundError):  # another writer moved it already
+                os.replace(final, old / "x")
+        try:
             os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        except OSError as e:
+            raise StoreError(f"{final} was written by another process at the same time; nothing of this run was stored ({e.strerror})") from None
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

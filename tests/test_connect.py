@@ -47,7 +47,7 @@ def test_same_seed_same_weights_other_seed_differs(fakes):
 def test_with_memories_uses_all_losses(fakes):
     space = mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, memories={"image": IMAGES, "audio": SOUNDS}, config=QUICK)
     refs = {(d.space, d.modality): d.count for d in space.card.data}
-    assert refs == {("fa", "text"): 60, ("fa", "image"): 20, ("fb", "audio"): 20}
+    assert refs == {("fa", "text"): 60, ("fb", "text"): 60, ("fa", "image"): 20, ("fb", "audio"): 20}
 
 
 @pytest.mark.parametrize("kwargs,error,msg", [

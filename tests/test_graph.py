@@ -98,3 +98,16 @@ def test_connector_whose_space_is_gone_is_skipped_with_a_clear_error(fakes):
     with pytest.raises(mcrgraph.UnknownMCRError, match="connector 'fa\\+fb' joins 'fb', which is not installed"):
         mcrgraph.embed(mcrgraph.get_mcr("fa+fb"), "image", ["k1"])
     mcrgraph.register(fakes["fb"])
+
+
+def test_suggestion_omits_items_when_a_plugin_offers_them():
+    with pytest.raises(mcrgraph.NoPathError) as e:
+        mcrgraph.graph().plan("audio", "image")
+    assert e.value.steps == ["mcrgraph connect synth-clap synth-clip --via text"]
+
+
+def test_no_overlap_between_connectors_of_the_same_spaces(fakes):
+    mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK, name="one")
+    mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK, name="two")
+    g = mcrgraph.graph().nx
+    assert not g.has_edge("one", "two")

@@ -88,3 +88,31 @@ def test_register_a_module_with_hookimpls():
 def test_register_rejects_bad_mcrs(bad, msg):
     with pytest.raises(mcrgraph.MCRGraphError, match=msg):
         mcrgraph.register(bad, name="x")
+
+
+def test_register_module_that_raises_leaves_nothing_behind():
+    import types
+
+    mod = types.ModuleType("raiser")
+
+    @mcrgraph.hookimpl
+    def register_mcrs(register):
+        register(FakeMCR("first", ("text",)))
+        raise RuntimeError("no weights")
+
+    mod.register_mcrs = register_mcrs
+    with pytest.raises(mcrgraph.MCRGraphError, match="plugin 'raiser': register_mcrs raised RuntimeError: no weights"):
+        mcrgraph.register(mod)
+    assert "raiser" not in {p.name for p in plugins.list_plugins()} and "first" not in plugins.plugin_mcrs()
+
+    def twice(register):
+        register(FakeMCR("same", ("text",)))
+        register(FakeMCR("same", ("text",)))
+
+    mod.register_mcrs = mcrgraph.hookimpl(twice)
+    with pytest.raises(mcrgraph.DuplicateMCRError, match="registers two MCRs named 'same'"):
+        mcrgraph.register(mod)
+
+
+def test_pinned_modality_reaches_plugin_unpinned():
+    assert mcrgraph.embed(mcrgraph.get_mcr("synth-clip"), "text@synth-clip", ["c1"]).shape == (1, 64)
