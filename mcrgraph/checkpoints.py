@@ -5,6 +5,7 @@ One folder per connector name under ``$MCRGRAPH_HOME/checkpoints``: ``state.safe
 everything else), replaced atomically after each epoch and removed when the connector is stored."""
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import shutil
@@ -26,8 +27,32 @@ class Checkpointer:
     encoders and the config): a checkpoint of another job is never resumed."""
 
     def __init__(self, name: str, job: str, resume: bool = False, every: int = 1):
+        self.name = name
         self.folder = home() / "checkpoints" / name
         self.job, self.resume, self.every = job, resume, max(1, every)
+        self._lock = None
+
+    def __enter__(self):
+        """Hold an exclusive lock on this name while training: two runs of one name would
+        overwrite each other's checkpoints. The OS drops the lock if the process dies."""
+        lock = self.folder.parent / f".{self.name}.lock"
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(lock, "a+")
+        except OSError as e:
+            raise StoreError(f"cannot create {lock}: {e.strerror}; set MCRGRAPH_HOME to a writable folder") from e
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise StoreError(f"another process is training a connector named {self.name!r} right now; wait for it or choose another --name") from None
+        self._lock = fh
+        return self
+
+    def __exit__(self, *exc):
+        if self._lock is not None:
+            self._lock.close()  # closing releases the lock
+            self._lock = None
 
     def load(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """The saved state when resuming; None when starting fresh."""

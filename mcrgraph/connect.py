@@ -1,6 +1,7 @@
 """``connect``: train a connector between two spaces and store the connected space."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -97,24 +98,25 @@ def connect(
     checkpoint = Checkpointer(name, _job(method, cfg, refs, spaces), resume=resume, every=getattr(cfg, "checkpoint_every", 1)) if save else None
     if resume and not save:
         raise ConfigError("resume needs a stored run (save=True)")
-    trained = module.train(data, cfg, progress=progress, checkpoint=checkpoint)
-    weights = connectors.weights_bytes(trained.tensors)
-    card = ConnectorCard(
-        name=name,
-        method=method,
-        spaces=spaces,
-        via=via,
-        modalities=list(dict.fromkeys([*space_a.modalities, *space_b.modalities])),
-        dim=trained.dim,
-        config=cfg.model_dump(),
-        data=refs,
-        metrics=trained.metrics,
-        weights_sha256=hashlib.sha256(weights).hexdigest(),
-        mcrgraph_version=__version__,
-    )
-    folder = connectors.save(card, weights, overwrite=overwrite) if save else None
-    if checkpoint:
-        checkpoint.clear()
+    with checkpoint or contextlib.nullcontext():  # the lock: one run per name at a time
+        trained = module.train(data, cfg, progress=progress, checkpoint=checkpoint)
+        weights = connectors.weights_bytes(trained.tensors)
+        card = ConnectorCard(
+            name=name,
+            method=method,
+            spaces=spaces,
+            via=via,
+            modalities=list(dict.fromkeys([*space_a.modalities, *space_b.modalities])),
+            dim=trained.dim,
+            config=cfg.model_dump(),
+            data=refs,
+            metrics=trained.metrics,
+            weights_sha256=hashlib.sha256(weights).hexdigest(),
+            mcrgraph_version=__version__,
+        )
+        folder = connectors.save(card, weights, overwrite=overwrite) if save else None
+        if checkpoint:
+            checkpoint.clear()
     return ConnectedMCR(card, folder, tensors=trained.tensors)
 
 

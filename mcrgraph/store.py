@@ -107,6 +107,9 @@ def atomic_dir(final: Path, overwrite: bool = False):
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(final.parent)
+    except OSError as e:  # full disk, read-only folder, ...: say so; the old version is intact
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StoreError(f"cannot write {final}: {e.strerror or e}; nothing was stored") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -65,3 +65,15 @@ def only_fakes(fakes):
     """The fake spaces without the built-in synthetic ones (for exact planner answers)."""
     mcrgraph.unregister("synthetic")
     return fakes
+
+
+# -- fuzzing: tests count the cases they ran; the summary reports them ---------------------
+import collections  # noqa: E402
+
+FUZZ_CASES: collections.Counter = collections.Counter()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_CASES:
+        parts = ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_CASES.items()))
+        terminalreporter.write_line(f"fuzzing: {sum(FUZZ_CASES.values())} cases ran ({parts})")

@@ -91,7 +91,7 @@ def test_crash_during_save_leaves_old_connector_intact(fakes, store, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("mcrgraph.store.os.fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(mcrgraph.StoreError, match="No space left on device; nothing was stored"):
         mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config={**QUICK, "seed": 5}, overwrite=True)
     assert (store / "connectors" / "fa+fb" / "model.safetensors").read_bytes() == before
     assert [p.name for p in (store / "connectors").iterdir()] == ["fa+fb"]

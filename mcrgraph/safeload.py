@@ -1,0 +1,43 @@
+"""Loading weight files that come from elsewhere, without ever running code from them.
+
+Our own files are safetensors. A foreign ``.pt``/``.pth``/``.ckpt`` (e.g. an official
+checkpoint) is read with ``torch.load(weights_only=True)``: tensors and plain containers
+only; a file that needs anything else (a pickled object) is refused, never executed."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .errors import ConnectorFileError
+
+
+def load_torch_weights(path: str | Path) -> dict:
+    """The state dict (or dict of tensors) in a torch checkpoint, loaded safely."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConnectorFileError(f"{path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ConnectorFileError(f"{path} is not a readable safetensors file ({e})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        lines = [l.strip() for l in str(e).splitlines() if "Unsupported" in l or "unsupported" in l]
+        why = f" ({lines[0].split('Unsupported', 1)[-1].strip(' :')[:120]})" if lines else ""
+        raise ConnectorFileError(
+            f"refused to load {path}: it holds Python objects, not only weights, and unpickling them could run code{why}. "
+            f"If you trust its source, convert it to safetensors yourself"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ConnectorFileError(f"{path} is not a readable torch checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    if not isinstance(obj, dict):
+        raise ConnectorFileError(f"{path} holds a {type(obj).__name__}, expected a dict of tensors (a state dict)")
+    return obj
