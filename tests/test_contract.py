@@ -84,3 +84,14 @@ def test_readme_python_example_runs(store):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "audio@my-mcr -> synth-clip+my-mcr <- image@synth-clip"
+
+
+def test_reliability_doc_names_only_real_tests():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    doc = (root / "docs" / "reliability.md").read_text()
+    source = "".join(p.read_text() for p in (root / "tests").glob("test_*.py"))
+    missing = [n for n in set(re.findall(r"::(test_\w+)", doc)) if f"def {n}(" not in source]
+    assert not missing

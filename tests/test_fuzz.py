@@ -124,3 +124,29 @@ def test_cli_fuzz_reached_success_and_errors():
         pytest.skip("run together with test_cli_never_shows_a_traceback")
     print("CLI fuzz exit codes:", dict(OUTCOMES))
     assert OUTCOMES[0] and OUTCOMES[1] and OUTCOMES[2]
+
+
+ply_header = st.builds(
+    lambda fmt, n, props: f"ply\nformat {fmt} 1.0\nelement vertex {n}\n" + "".join(f"property {t} {p}\n" for t, p in props) + "end_header\n",
+    st.sampled_from(["ascii", "binary_little_endian", "binary_big_endian", "bogus"]),
+    st.integers(0, 40),
+    st.lists(st.tuples(st.sampled_from(["float", "double", "uchar", "int", "list", "quux"]), st.sampled_from(["x", "y", "z", "nx", "red"])), max_size=5),
+)
+
+
+@fuzz(300)
+@given(suffix=st.sampled_from([".ply", ".obj", ".npy"]), header=st.one_of(st.just(""), ply_header), body=st.binary(max_size=500))
+def test_point_cloud_files_load_or_fail_cleanly(tmp_path, suffix, header, body):
+    import numpy as np
+
+    from mcrgraph.pointcloud import load_point_cloud
+
+    FUZZ_CASES["point-cloud files"] += 1
+    path = tmp_path / f"cloud{suffix}"
+    path.write_bytes(header.encode() + body)
+    try:
+        pts = load_point_cloud(path, 32)
+    except mcrgraph.DataError:
+        return
+    assert pts.shape == (32, 3) and pts.dtype == np.float32 and np.isfinite(pts).all()
+    assert np.linalg.norm(pts, axis=1).max() <= 1 + 1e-5
