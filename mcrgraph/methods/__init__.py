@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ConfigError
 
-METHODS = {"c-mcr": "mcrgraph.methods.cmcr"}
+METHODS = {"c-mcr": "mcrgraph.methods.cmcr", "ex-mcr": "mcrgraph.methods.exmcr"}
 
 
 @dataclass

@@ -20,14 +20,17 @@ def recall_at(x: torch.Tensor, y: torch.Tensor, k: int = 1) -> float:
     return (top == torch.arange(len(x), device=x.device).unsqueeze(1)).any(dim=1).float().mean().item()
 
 
-def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float, max_elements: int = 1 << 24) -> torch.Tensor:
-    """``softmax(queries · memoryᵀ / τ) · memory``, normalised, in row chunks so that no
-    queries x memory matrix larger than ``max_elements`` ever exists."""
-    out = torch.empty(len(queries), memory.shape[1], dtype=memory.dtype, device=memory.device)
+def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float, max_elements: int = 1 << 24,
+                   values: torch.Tensor | None = None) -> torch.Tensor:
+    """``softmax(queries · memoryᵀ / τ) · values`` (values default to the memory itself),
+    normalised, in row chunks so that no queries x memory matrix larger than
+    ``max_elements`` ever exists."""
+    values = memory if values is None else values
+    out = torch.empty(len(queries), values.shape[1], dtype=values.dtype, device=values.device)
     chunk = max(1, max_elements // max(1, len(memory)))
     for start in range(0, len(queries), chunk):
         weights = torch.softmax(queries[start : start + chunk] @ memory.T / temperature, dim=1)
-        out[start : start + chunk] = weights @ memory
+        out[start : start + chunk] = weights @ values
     return F.normalize(out, dim=1)
 
 

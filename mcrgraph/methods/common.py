@@ -1,0 +1,76 @@
+"""Configuration fields and the projector head that the connector methods share."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+
+class TrainConfig(BaseModel):
+    """Fields every method has. Subclasses add their own; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(60, ge=0, description="passes over the training data")
+    batch_size: int = Field(512, ge=2, description="training rows per step")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay")
+    temperature: float = Field(0.05, gt=0, description="InfoNCE temperature of the alignment losses")
+    memory_temperature: float = Field(0.01, gt=0, description="τ1 of the softmax retrieval over memories")
+    noise_std: float = Field(0.04, ge=0, description="std of the Gaussian noise added to every input embedding each step (semantic completion)")
+    layers: Literal[1, 2] = Field(2, description="2: Linear-BN-ReLU-Linear-BN (CLIP<->CLAP heads); 1: one Linear (CLIP<->ULIP heads)")
+    hidden_factor: int = Field(2, ge=1, description="hidden width = hidden_factor x input dim")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="held-out share of the via-items for the validation score")
+    seed: int = Field(0, description="seeds init, split, batches and noise")
+    device: str = Field("cpu", description="torch device to train on, e.g. cuda")
+    checkpoint_every: int = Field(1, ge=1, description="save a resumable checkpoint every this many epochs")
+    threads: int | None = Field(1, ge=1, description="CPU threads for the training steps (None: torch's setting). The heads are small: on 2 cores one thread ran the synthetic default 2x faster than two, and far faster when another process was busy")
+
+    @model_validator(mode="after")
+    def _device_ok(self):
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA device here; use --device cpu")
+        return self
+
+
+class Projector(nn.Module):
+    """``layers=2``: Linear-BN-ReLU-Linear-BN as the official C-MCR CLIP<->CLAP heads; ``layers=1``:
+    one Linear. Outputs are L2-normalised."""
+
+    def __init__(self, d_in: int, d_out: int, layers: int = 2, hidden_factor: int = 2):
+        super().__init__()
+        if layers == 1:
+            self.net = nn.Sequential(nn.Linear(d_in, d_out))
+        else:
+            h = hidden_factor * d_in
+            self.net = nn.Sequential(nn.Linear(d_in, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, d_out), nn.BatchNorm1d(d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(x), dim=-1)
+
+
+def load_into(card, module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], method: str) -> None:
+    """Load ``prefix.*`` tensors into ``module`` exactly, or say the file does not fit."""
+    from ..errors import ConnectorFileError
+
+    state = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConnectorFileError(
+            f"connector {card.name!r}: weights do not fit a {method} head (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    module.eval()
+
+
+def config_of(card, config_cls, method: str):
+    """The card's config as ``config_cls``, on the CPU; a card this version cannot read is a
+    connector-file problem, not an internal error."""
+    from ..errors import ConnectorFileError
+
+    try:
+        return config_cls.model_validate({**card.config, "device": "cpu"})
+    except ValueError as e:
+        msg = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
+        raise ConnectorFileError(f"connector {card.name!r}: its card's {method} config does not fit this mcrgraph ({msg})") from None

@@ -1,0 +1,164 @@
+"""Ex-MCR (Extending Multi-modal Contrastive Representations, NeurIPS 2024): keep the base
+space (A) frozen and learn a map that extends the leaf space (B) into it, so the base's own
+alignment is kept exactly. Trained on pseudo-tuples built from unpaired data.
+
+Tuples hold four embeddings: the via modality in the leaf and in the base, the leaf's other
+modality, and the base's other modality. Each centre builds them from one kind of data:
+``via`` (each via item retrieves the other modalities from the memories), ``leaf`` (each
+leaf memory item retrieves via items inside the leaf space; the paired via items give the
+base side) and ``base`` (the same from each base memory item)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from ..checkpoints import Checkpointer
+from ..errors import DataError
+from . import Trained, TrainingData
+from .common import Projector, TrainConfig, config_of, load_into
+from .losses import info_nce, memory_readout, perturb
+from .loop import run_epochs, split, via_retrieval
+
+NAME = "ex-mcr"
+
+
+class Config(TrainConfig):
+    """Ex-MCR hyperparameters. Space A is the frozen base, space B the leaf that is extended
+    into it. The paper's exact values were not available to us; see docs/architecture.md."""
+
+    centres: list[Literal["via", "leaf", "base"]] = Field(
+        ["via", "leaf", "base"], min_length=1, description="which data the pseudo-tuples are built from (leaf/base need that side's memory)")
+    f1: bool = Field(True, description="learn the linear map f1 (identity init) that aligns the leaf's other modality to its via modality")
+    f1_weight: float = Field(1.0, ge=0, description="weight of the f1 alignment loss inside the leaf")
+    dense: bool = Field(True, description="InfoNCE over every leaf/base member pair of a tuple; False: via-via only")
+
+
+class Extension(nn.Module):
+    """f1 (leaf other modality -> leaf via modality, linear, identity init) and fm (leaf -> base)."""
+
+    def __init__(self, dim_leaf: int, dim_base: int, cfg: Config):
+        super().__init__()
+        self.f1 = nn.Linear(dim_leaf, dim_leaf)
+        with torch.no_grad():
+            self.f1.weight.copy_(torch.eye(dim_leaf))
+            self.f1.bias.zero_()
+        self.fm = Projector(dim_leaf, dim_base, cfg.layers, cfg.hidden_factor)
+        self.use_f1 = cfg.f1
+
+    def other(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.f1(x), dim=-1) if self.use_f1 else x
+
+
+@dataclass
+class ExMCRHeads:
+    ext: Extension
+    via: str
+
+    def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
+        if side == 0:
+            return emb  # the base space is frozen: its embeddings are returned as they are
+        return self.ext.fm(emb if modality == self.via else self.ext.other(emb))
+
+
+def load_heads(card, tensors: dict[str, torch.Tensor]) -> ExMCRHeads:
+    cfg = config_of(card, Config, NAME)
+    ext = Extension(card.spaces[1].dim, card.spaces[0].dim, cfg)
+    load_into(card, ext, "ext", tensors, NAME)
+    return ExMCRHeads(ext, card.via)
+
+
+@dataclass
+class Tuples:
+    """Row i of each tensor belongs to tuple i; the ``other`` ones are None without memories."""
+
+    leaf_via: torch.Tensor
+    base_via: torch.Tensor
+    leaf_other: torch.Tensor | None
+    base_other: torch.Tensor | None
+
+
+def build_tuples(data: TrainingData, rows: torch.Tensor, cfg: Config) -> Tuples:
+    """Pseudo-tuples from the centres in ``cfg.centres``, using the via items ``rows`` only."""
+    tb, tl = data.via_a[rows], data.via_b[rows]  # A = base, B = leaf
+    mb, ml = data.memory_a, data.memory_b
+    tau = cfg.memory_temperature
+    parts: list[tuple] = []
+    if "via" in cfg.centres:
+        parts.append((tl, tb, memory_readout(tl, ml, tau) if ml is not None else None, memory_readout(tb, mb, tau) if mb is not None else None))
+    if "leaf" in cfg.centres and ml is not None:
+        leaf_via = memory_readout(ml, tl, tau)  # each leaf memory item retrieves via items inside the leaf ...
+        base_via = memory_readout(ml, tl, tau, values=tb)  # ... and the same weights pick their base twins
+        parts.append((leaf_via, base_via, ml, memory_readout(base_via, mb, tau) if mb is not None else None))
+    if "base" in cfg.centres and mb is not None:
+        base_via = memory_readout(mb, tb, tau)
+        leaf_via = memory_readout(mb, tb, tau, values=tl)
+        parts.append((leaf_via, base_via, memory_readout(leaf_via, ml, tau) if ml is not None else None, mb))
+    if not parts:
+        raise DataError(f"ex-mcr: the centres {cfg.centres} need memories that were not given; add 'via' or give memories")
+    has_lo = all(p[2] is not None for p in parts)
+    has_bo = all(p[3] is not None for p in parts)
+    return Tuples(
+        torch.cat([p[0] for p in parts]),
+        torch.cat([p[1] for p in parts]),
+        torch.cat([p[2] for p in parts]) if has_lo else None,
+        torch.cat([p[3] for p in parts]) if has_bo else None,
+    )
+
+
+def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: Checkpointer | None = None) -> Trained:
+    """Train f1 and fm (keys ``ext.*``); the base space is never changed."""
+    n = len(data.via_a)
+    if n < 4:
+        raise DataError(f"Ex-MCR needs at least 4 via items, got {n}")
+    dev = torch.device(cfg.device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    dim_base, dim_leaf = data.via_a.shape[1], data.via_b.shape[1]
+    ext = Extension(dim_leaf, dim_base, cfg).to(dev)
+    val, tr = split(n, cfg.val_fraction, gen)
+    moved = TrainingData(*(t.to(dev) if t is not None else None for t in (data.via_a, data.via_b, data.memory_a, data.memory_b)))
+    tup = build_tuples(moved, tr.to(dev), cfg)  # fixed for frozen encoders: built once
+
+    opt = torch.optim.AdamW(ext.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rows = len(tup.leaf_via)
+    bs = min(cfg.batch_size, rows)
+    steps = rows // bs
+
+    def epoch() -> float:
+        perm = torch.randperm(rows, generator=gen)
+        total = 0.0
+        for s in range(steps):
+            idx = perm[s * bs : (s + 1) * bs].to(dev)
+            leaf_via = perturb(tup.leaf_via[idx], cfg.noise_std, gen)
+            leaf = [ext.fm(leaf_via)]
+            base = [tup.base_via[idx]]
+            loss = torch.zeros((), device=dev)
+            if tup.leaf_other is not None:
+                other = ext.other(perturb(tup.leaf_other[idx], cfg.noise_std, gen))
+                if cfg.f1 and cfg.f1_weight:
+                    loss = loss + cfg.f1_weight * info_nce(other, tup.leaf_via[idx], cfg.temperature)
+                if cfg.dense:
+                    leaf.append(ext.fm(other))
+            if tup.base_other is not None and cfg.dense:
+                base.append(tup.base_other[idx])
+            for z in leaf:  # dense: every leaf member against every base member of its tuple
+                for target in base:
+                    loss = loss + info_nce(z, target, cfg.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        return total / max(1, steps)
+
+    metrics = run_epochs(NAME, cfg, {"ext": ext}, opt, gen, epoch, checkpoint, progress)
+    metrics["tuples"] = float(rows)
+    if len(val):
+        with torch.inference_mode():
+            metrics.update(via_retrieval(moved.via_a[val], ext.fm(moved.via_b[val])))
+    tensors = {f"ext.{k}": v.detach().cpu() for k, v in ext.state_dict().items()}
+    return Trained(tensors=tensors, metrics=metrics, dim=dim_base)
