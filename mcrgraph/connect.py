@@ -38,7 +38,8 @@ def connect(
     progress: bool = False,
     **options: Any,
 ) -> ConnectedMCR:
-    """Connect spaces ``a`` and ``b`` through the modality ``via`` they share.
+    """Connect spaces ``a`` and ``b`` through the modality ``via`` they share. With
+    ``method="ex-mcr"``, ``a`` is the base space (kept exactly) and ``b`` the leaf extended into it.
 
     ``items`` are items of ``via`` (captions, for text); each is encoded by both spaces.
     ``memories`` maps a non-shared modality (``m`` or ``m@space``) to unpaired items of it.
@@ -61,14 +62,14 @@ def connect(
                 get_mcr(s.name)
             except MCRGraphError:
                 raise ConfigError(f"space {s.name!r} is neither registered nor stored; register it (mcrgraph.register) or store it first") from None
-    name = name or f"{space_a.name}+{space_b.name}"
+    module = get_method(method)
+    name = name or module.default_name(space_a.name, space_b.name)
     if not NAME_RE.match(name):
         raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")
     if plugins.get_plugin_mcr(name) is not None:
         raise ConfigError(f"{name!r} is the name of a plugin space; choose another --name")
     if save and not overwrite and (connectors.connectors_dir() / name).exists():
         raise ConfigError(f"a connector named {name!r} exists already; pass overwrite=True (--overwrite) or another name")
-    module = get_method(method)
     try:
         cfg = module.Config(**{**dict(config or {}), **options})
     except ValidationError as e:
@@ -169,7 +170,7 @@ def _assign_memories(a: MCR, b: MCR, via: str, memories: Mapping[str, Sequence[A
             raise ConfigError(f"memory {key!r}: both spaces have {base!r}; pin it, e.g. {base}@{a.name} or {base}@{b.name}")
         side = owners[0]
         if side in sides:
-            raise ConfigError(f"C-MCR takes one memory modality per space; {(a, b)[side].name!r} got {sides[side][0]!r} and {key!r}")
+            raise ConfigError(f"a connector takes one memory modality per space; {(a, b)[side].name!r} got {sides[side][0]!r} and {key!r}")
         mem = list(mem)
         if not mem:
             raise DataError(f"memory {key!r} is empty")

@@ -112,3 +112,18 @@ def test_synthetic_main_job(run):
     assert "stored connector synth-clip+synth-clap" in out
     out = run("synthetic-eval", "--concepts", "50").output
     assert "chance" in out and "no connection" in out and "SYNTHETIC" in out
+
+
+def test_synthetic_ablations_table_and_files(run, monkeypatch, tmp_path):
+    from mcrgraph.default_plugins import synthetic_eval
+
+    quick = {name: {**opts, "epochs": min(opts.get("epochs", 1), 1)} for name, opts in synthetic_eval.VARIANTS.items()}
+    monkeypatch.setattr(synthetic_eval, "VARIANTS", quick)
+    out = run("synthetic-eval", "--ablations", "--concepts", "20", "--out", str(tmp_path / "res")).output
+    assert "synth-clip" in out and "results.json" in out
+    data = json.loads((tmp_path / "res" / "results.json").read_text())
+    rows = data["rows"]
+    assert rows["Ex-MCR, full"]["image->text R@1"] == rows["synth-clip alone"]["image->text R@1"]  # the base is untouched
+    assert "| C-MCR, full |" in (tmp_path / "res" / "results.md").read_text()
+    assert "torch" in data["machine"]
+    assert "whole numbers" in run("synthetic-eval", "--ablations", "--seeds", "x", ok=False).output

@@ -1,5 +1,6 @@
-"""Connector methods. Each module exposes ``NAME``, ``Config`` (pydantic), ``train(data, config,
-progress) -> Trained`` and ``load_heads(card, tensors) -> Heads``."""
+"""Connector methods. Each module exposes ``NAME``, ``KEEPS_BASE`` (True when the connected
+space lives in space A's coordinates), ``default_name(a, b)``, ``Config`` (pydantic),
+``train(data, config, progress, checkpoint) -> Trained`` and ``load_heads(card, tensors) -> Heads``."""
 from __future__ import annotations
 
 import importlib

@@ -15,6 +15,11 @@ from .common import Projector, TrainConfig, config_of, load_into
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "c-mcr"
+KEEPS_BASE = False  # the connected space is a new space, not space A's
+
+
+def default_name(a: str, b: str) -> str:
+    return f"{a}+{b}"
 
 
 class Config(TrainConfig):

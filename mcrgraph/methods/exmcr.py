@@ -25,6 +25,11 @@ from .losses import info_nce, memory_readout, perturb
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "ex-mcr"
+KEEPS_BASE = True  # embeddings live in space A's own coordinates
+
+
+def default_name(base: str, leaf: str) -> str:
+    return f"{leaf}-into-{base}"
 
 
 class Config(TrainConfig):

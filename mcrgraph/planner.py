@@ -1,0 +1,176 @@
+"""Planning over the graph of spaces: where can two modalities be compared, at what cost, and
+which connects would make it possible when nothing can yet."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+import networkx as nx
+
+from .errors import NoPathError, UnknownMCRError, UnknownModalityError
+from .mcr import split_pin
+
+Weight = Union[None, str, Callable[[str, dict], Any]]
+
+
+@dataclass(frozen=True)
+class Path:
+    """Where two modalities meet. ``node`` encodes the source, ``target_node`` the target (the
+    same node, or another one in the same coordinates, ``frame``); each route lists the spaces
+    an item passes through from the plugin space that encodes it up to its node."""
+
+    source: str
+    target: str
+    node: str
+    source_route: tuple[str, ...]
+    target_route: tuple[str, ...]
+    cost: float
+    target_node: str = ""
+    frame: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "target_node", self.target_node or self.node)
+        object.__setattr__(self, "frame", self.frame or self.node)
+
+    def describe(self) -> str:
+        """e.g. ``audio@clap -> clip+clap <- image@clip``; across two nodes of one frame,
+        ``audio@clap -> clap-into-clip => clip <= ulip-into-clip <- 3d@ulip``."""
+        a, b = split_pin(self.source)[0], split_pin(self.target)[0]
+        left = [f"{a}@{self.source_route[0]}", *self.source_route[1:]]
+        right = [f"{b}@{self.target_route[0]}", *self.target_route[1:]]
+        if self.node != self.target_node:
+            return " -> ".join(left) + f" => {self.frame} <= " + " <- ".join(reversed(right))
+        if len(left) == 1 and len(right) == 1:
+            return f"{left[0]} <-> {right[0]} (both in {self.node})"
+        if len(left) == 1:  # the source is the node itself: a leaf of the right chain
+            return " <- ".join([left[0], *reversed(right[:-1])])
+        return " -> ".join(left) + " <- " + " <- ".join(reversed(right[:-1]))
+
+
+def _ancestors(g: nx.MultiGraph, name: str) -> set[str]:
+    out, todo = set(), [name]
+    while todo:
+        for p in g.nodes[todo.pop()]["parents"]:
+            if p in g and p not in out:
+                out.add(p)
+                todo.append(p)
+    return out
+
+
+def _holds(g: nx.MultiGraph, node: str, base: str, pin: str | None) -> bool:
+    """Whether ``node`` covers ``base`` (and, when pinned, reaches it through space ``pin``)."""
+    if base not in g.nodes[node]["modalities"]:
+        return False
+    return pin is None or pin == node or pin in _ancestors(g, node)
+
+
+def _route(g: nx.MultiGraph, node: str, base: str, pin: str | None) -> tuple[list[str], int]:
+    """The spaces ``base`` passes through up to ``node``, and how many heads transform it on
+    the way (a frozen base side of an Ex-MCR node transforms nothing). Mirrors ConnectedMCR."""
+    attrs = g.nodes[node]
+    pin = None if pin == node else pin
+    if not attrs["parents"]:
+        return [node], 0
+    for side, (parent, mods) in enumerate(attrs["sides"]):
+        if base in mods and (pin is None or pin == parent or pin in _ancestors(g, parent)):
+            route, depth = _route(g, parent, base, pin)
+            return route + [node], depth + (0 if attrs["keeps_base"] and side == 0 else 1)
+    raise UnknownModalityError(f"{base}@{pin}: space {node!r} cannot reach {base} through {pin!r}")
+
+
+def _cost(weight: Weight, g: nx.MultiGraph, nodes: set[str], depth: int) -> float | None:
+    if weight is None:  # heads crossed first; the better validation score (in [0, 1]) breaks ties
+        scores = [g.nodes[n]["score"] or 0.0 for n in nodes if g.nodes[n]["kind"] == "connector"]
+        return depth + (0.5 * (1.0 - sum(scores) / len(scores)) if scores else 0.0)
+    per_node = (lambda n, a: a["hops"]) if weight == "hops" else (lambda n, a: a.get(weight)) if isinstance(weight, str) else weight
+    costs = [per_node(n, g.nodes[n]) for n in sorted(nodes)]
+    return None if any(c is None for c in costs) else float(sum(costs))
+
+
+def _check_known(g: nx.MultiGraph, modality: str) -> tuple[str, str | None]:
+    base, pin = split_pin(modality)
+    known = sorted({m for _, a in g.nodes(data=True) for m in a["modalities"]})
+    if base not in known:
+        from .plugins import state
+
+        clash = sorted(state().conflicts)
+        hint = f" (left out because two plugins give them one name: {', '.join(clash)}; see mcrgraph plugins)" if clash else ""
+        raise UnknownModalityError(f"no space has modality {base!r}; known modalities: {', '.join(known) or 'none'}{hint}")
+    if pin is not None:
+        if pin not in g:
+            raise UnknownMCRError(f"{modality!r}: no space named {pin!r}; known: {', '.join(g.nodes)}")
+        if base not in g.nodes[pin]["modalities"]:
+            raise UnknownModalityError(f"{modality!r}: space {pin!r} has no {base!r}; it has {', '.join(g.nodes[pin]['modalities'])}")
+    return base, pin
+
+
+def plan(g: nx.MultiGraph, a: str, b: str, weight: Weight = None) -> Path:
+    """The cheapest way to compare modalities ``a`` and ``b`` (each ``m`` or ``m@space``): one
+    node covering both, or two nodes in the same coordinates (Ex-MCR connectors into one base).
+
+    ``weight`` None: heads crossed by both items, refined by validation score. ``"hops"``, a
+    node attribute name, or ``f(name, attrs) -> cost`` (None excludes the node) sum over the
+    nodes used. Raises NoPathError, listing the connect commands that would make a node
+    covering both, when there is none."""
+    (ba, pa), (bb, pb) = _check_known(g, a), _check_known(g, b)
+    usable = [n for n, at in g.nodes(data=True) if not at["missing"]]
+    src = {n: _route(g, n, ba, pa) for n in usable if _holds(g, n, ba, pa)}
+    dst = {n: _route(g, n, bb, pb) for n in usable if _holds(g, n, bb, pb)}
+    best = None
+    for n1, (r1, d1) in src.items():
+        for n2, (r2, d2) in dst.items():
+            if g.nodes[n1]["frame"] != g.nodes[n2]["frame"]:
+                continue
+            c = _cost(weight, g, {n1, n2}, d1 + d2)
+            if c is None:
+                continue
+            key = (c, len({n1, n2}), n1, n2)
+            if best is None or key < best[0]:
+                best = (key, Path(a, b, n1, tuple(r1), tuple(r2), float(c), n2, g.nodes[n1]["frame"]))
+    if best is not None:
+        return best[1]
+    steps = suggest(g, a, b)
+    if not steps:
+        stranded = [n for n, at in g.nodes(data=True) if at["missing"] and _holds(g, n, ba, pa) and _holds(g, n, bb, pb)]
+        if stranded:
+            need = sorted({m for n in stranded for m in g.nodes[n]["missing"]})
+            raise NoPathError(f"connector {stranded[0]} covers {a} and {b} but needs {', '.join(need)}, which is not installed")
+        raise NoPathError(f"no space covers {a} and {b}, and no chain of shared modalities links them; add a plugin that bridges them")
+    lines = "\n".join(f"  {s}" for s in steps)
+    raise NoPathError(f"no trained space covers {a} and {b}; the cheapest chain to create one is:\n{lines}", steps)
+
+
+def pin_for(modality: str, node: str) -> str:
+    base, pin = split_pin(modality)
+    return base if pin in (None, node) else modality
+
+
+def suggest(g: nx.MultiGraph, a: str, b: str) -> list[str]:
+    """The fewest ``mcrgraph connect`` commands that would create a node covering a and b."""
+    (ba, pa), (bb, pb) = split_pin(a), split_pin(b)
+    h = nx.Graph()
+    for u, v, attrs in g.edges(data=True):
+        if attrs["kind"] == "overlap" and not h.has_edge(u, v):
+            h.add_edge(u, v, via=attrs["via"])
+    starts = [n for n in g if _holds(g, n, ba, pa)]
+    ends = {n for n in g if _holds(g, n, bb, pb)}
+    h.add_nodes_from(g.nodes)
+    h.add_edges_from(("__start__", n) for n in starts)
+    h.add_edges_from((n, "__end__") for n in ends)
+    try:
+        route = nx.shortest_path(h, "__start__", "__end__")[1:-1]
+    except nx.NetworkXNoPath:
+        return []
+    steps, current = [], route[0]
+    for prev, nxt in zip(route, route[1:]):
+        via = h.edges[prev, nxt]["via"]
+        items = "" if _offers_defaults(g, (prev, nxt), via) else f" --items {via.upper()}_ITEMS"
+        steps.append(f"mcrgraph connect {current} {nxt} --via {via}{items}")
+        current = f"{current}+{nxt}"
+    return steps
+
+
+def _offers_defaults(g: nx.MultiGraph, names, via: str) -> bool:
+    from .plugins import hook
+
+    return any(hook().default_items(mcr=g.nodes[n]["mcr"], modality=via, role="via") is not None for n in names)
