@@ -21,6 +21,8 @@ demo: $(VENV)/.installed
 	$(BIN)/mcrgraph connect synth-clip synth-clap --via text --overwrite
 	$(BIN)/mcrgraph plan audio image
 	$(BIN)/mcrgraph synthetic-eval
+	$(BIN)/mcrgraph connect synth-clip synth-clap --via text --method ex-mcr --overwrite
+	$(BIN)/mcrgraph synthetic-eval synth-clap-into-synth-clip
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
