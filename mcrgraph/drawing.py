@@ -37,7 +37,9 @@ def draw_graph(g: nx.MultiGraph, path: str | Path) -> None:
         if a["kind"] == "overlap":
             edge_labels[(u, v)] = ", ".join(sorted(set(edge_labels.get((u, v), "").split(", ")) - {""} | {a["via"]}))
     nx.draw_networkx_edge_labels(g, pos, edge_labels=edge_labels, font_size=7, ax=ax)
-    ax.set_title("mcrgraph: spaces (circles), connected spaces (squares); dashed = shared modality, untrained")
+    ax.set_title("circles: plugin spaces; squares: connected spaces; orange: built from;\n"
+                 "blue: trained connection; dashed grey: shared modality, not yet connected", fontsize=9)
+    ax.margins(0.25)  # room for the labels of nodes at the edges
     ax.axis("off")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")

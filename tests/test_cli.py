@@ -127,3 +127,9 @@ def test_synthetic_ablations_table_and_files(run, monkeypatch, tmp_path):
     assert "| C-MCR, full |" in (tmp_path / "res" / "results.md").read_text()
     assert "torch" in data["machine"]
     assert "whole numbers" in run("synthetic-eval", "--ablations", "--seeds", "x", ok=False).output
+
+
+def test_resume_flag(run, fakes, captions):
+    out = run("connect", "fa", "fb", "--via", "text", "--items", str(captions), "--resume", "--no-progress", ok=False).output
+    assert "nothing to resume" in out
+    assert "stored connector" in run("connect", "fa", "fb", "--via", "text", "--items", str(captions), "--epochs", "2", "--no-progress").output
