@@ -12,6 +12,7 @@ from rich.table import Table
 from . import __version__, connectors, plugins
 from .errors import MCRGraphError, UnknownMCRError
 from .items import parse_assignment, read_items
+from .methods import METHODS
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -128,8 +129,9 @@ def _config_value(text: str):
 @click.option("--items", "items", type=click.Path(), help="Items of the via modality: for text a file with one caption per line; "
               "for media a folder or a file of paths. Default: items a plugin offers.")
 @click.option("--memory", multiple=True, metavar="MOD=FILE", help="Unpaired items of a non-shared modality (repeatable; MOD may be pinned: image@clip).")
-@click.option("--method", default="c-mcr", show_default=True, help="Connector method.")
-@click.option("--name", help="Name of the new space (default: A+B).")
+@click.option("--method", type=click.Choice(sorted(METHODS)), default="c-mcr", show_default=True,
+              help="c-mcr: a new space joining A and B; ex-mcr: extend leaf B into base A, which stays exactly as it is.")
+@click.option("--name", help="Name of the new space (default: A+B for c-mcr, B-into-A for ex-mcr).")
 @click.option("--epochs", type=int, help="Training epochs (method default if omitted).")
 @click.option("--batch-size", type=int, help="Via items per step.")
 @click.option("--lr", type=float, help="Learning rate.")
@@ -141,7 +143,8 @@ def _config_value(text: str):
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, options, overwrite, resume, progress):
     """Train a connector between spaces A and B through the modality they share, and store the
-    connected space: a new space that covers the modalities of both.
+    connected space: a space that covers the modalities of both (with --method ex-mcr, A's
+    own coordinates, B mapped into them).
 
     \b
     Example:
