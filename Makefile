@@ -23,6 +23,9 @@ demo: $(VENV)/.installed
 	$(BIN)/mcrgraph synthetic-eval
 	$(BIN)/mcrgraph connect synth-clip synth-clap --via text --method ex-mcr --overwrite
 	$(BIN)/mcrgraph synthetic-eval synth-clap-into-synth-clip
+	$(BIN)/mcrgraph connect synth-clip synth-ulip --via image --method ex-mcr --overwrite
+	$(BIN)/mcrgraph plan audio 3d
+	$(BIN)/mcrgraph synthetic-eval --path audio 3d
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

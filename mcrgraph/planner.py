@@ -79,9 +79,9 @@ def _route(g: nx.MultiGraph, node: str, base: str, pin: str | None) -> tuple[lis
 
 
 def _cost(weight: Weight, g: nx.MultiGraph, nodes: set[str], depth: int) -> float | None:
-    if weight is None:  # heads crossed first; the better validation score (in [0, 1]) breaks ties
+    if weight is None:  # heads crossed first; the weakest connector's validation score (in [0, 1]) breaks ties
         scores = [g.nodes[n]["score"] or 0.0 for n in nodes if g.nodes[n]["kind"] == "connector"]
-        return depth + (0.5 * (1.0 - sum(scores) / len(scores)) if scores else 0.0)
+        return depth + (0.5 * (1.0 - min(scores)) if scores else 0.0)
     per_node = (lambda n, a: a["hops"]) if weight == "hops" else (lambda n, a: a.get(weight)) if isinstance(weight, str) else weight
     costs = [per_node(n, g.nodes[n]) for n in sorted(nodes)]
     return None if any(c is None for c in costs) else float(sum(costs))

@@ -38,7 +38,7 @@ def test_plugins_lists_builtins(run, fakes):
     out = run("plugins").output
     assert "synthetic" in out and "built-in" in out and "synth-clip" in out and "fa" in out
     data = json.loads(run("plugins", "--json").output)
-    assert {"name": "synthetic", "source": "built-in", "mcrs": ["synth-clip", "synth-clap"], "error": None} in data
+    assert {"name": "synthetic", "source": "built-in", "mcrs": ["synth-clip", "synth-clap", "synth-ulip"], "error": None} in data
 
 
 def test_connect_plan_similarity_connectors(run, fakes, captions, tmp_path, store):
@@ -133,3 +133,11 @@ def test_resume_flag(run, fakes, captions):
     out = run("connect", "fa", "fb", "--via", "text", "--items", str(captions), "--resume", "--no-progress", ok=False).output
     assert "nothing to resume" in out
     assert "stored connector" in run("connect", "fa", "fb", "--via", "text", "--items", str(captions), "--epochs", "2", "--no-progress").output
+
+
+def test_synthetic_eval_along_a_planned_path(run):
+    run("connect", "synth-clip", "synth-clap", "--via", "text", "--method", "ex-mcr", "--epochs", "2", "--no-progress")
+    run("connect", "synth-clip", "synth-ulip", "--via", "image", "--method", "ex-mcr", "--epochs", "2", "--no-progress")
+    out = run("synthetic-eval", "--path", "audio", "3d", "--concepts", "30").output
+    assert "=> synth-clip <=" in out.replace("\n", " ") and "R@1" in out
+    assert "the synthetic world has" in run("synthetic-eval", "--path", "audio", "smell", ok=False).output

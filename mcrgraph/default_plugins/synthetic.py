@@ -1,8 +1,8 @@
-"""SYNTHETIC demo spaces, not trained models: ``synth-clip`` (image, text) and ``synth-clap``
-(audio, text) embed numbered concepts of a random world so that the full pipeline runs
-anywhere in seconds. Like CLIP and CLAP, the two text spaces are not aligned, and inside each
-space the modalities sit apart (a modality gap). Items are concept ids: ``"c17"`` or, for
-distinct items of one concept, ``"c17#3"``."""
+"""SYNTHETIC demo spaces, not trained models: ``synth-clip`` (image, text), ``synth-clap``
+(audio, text) and ``synth-ulip`` (3d, image) embed numbered concepts of a random world so that
+the full pipeline runs anywhere in seconds. Like CLIP, CLAP and ULIP, the spaces do not agree
+on the modalities they share, and inside each space the modalities sit apart (a modality
+gap). Items are concept ids: ``"c17"`` or, for distinct items of one concept, ``"c17#3"``."""
 from __future__ import annotations
 
 import hashlib
@@ -71,25 +71,35 @@ def ids(concepts, variant: int) -> list[str]:
     return [f"c{k}#{variant}" for k in concepts]
 
 
+VIA_VARIANTS = {"text": 0, "image": 30}  # first of 5 variants per concept offered as via items
+MEMORY_VARIANTS = {"image": 10, "audio": 20, "text": 40, "3d": 50}  # first of 3, shuffled
+HELD_OUT_VARIANT = {"audio": 100, "image": 101, "text": 102, "3d": 103}  # never offered for training
+
+
 def default_data(modality: str, role: str) -> list[str] | None:
-    """Captions: 5 variants of every concept. Memories: other variants, shuffled (unpaired)."""
-    if role == "via" and modality == "text":
-        return [f"c{k}#{v}" for v in range(5) for k in range(CONCEPTS)]
-    if role == "memory" and modality in ("image", "audio"):
-        start = 10 if modality == "image" else 20
+    """Via items: 5 variants of every concept. Memories: 3 other variants, shuffled (unpaired)."""
+    if role == "via" and modality in VIA_VARIANTS:
+        start = VIA_VARIANTS[modality]
+        return [f"c{k}#{v}" for v in range(start, start + 5) for k in range(CONCEPTS)]
+    if role == "memory" and modality in MEMORY_VARIANTS:
+        start = MEMORY_VARIANTS[modality]
         items = [f"c{k}#{v}" for v in range(start, start + 3) for k in range(CONCEPTS)]
         order = _rng("memory", modality).permutation(len(items))
         return [items[i] for i in order]
     return None
 
 
+def held_out_items(modality: str, concepts: int = 200) -> list[str]:
+    """One item per concept that no default training data contains."""
+    return ids(range(concepts), HELD_OUT_VARIANT[modality])
+
+
 def held_out(concepts: int = 200) -> tuple[list[str], list[str]]:
-    """Audio and image items never used in training: variant 100 (audio) and 101 (image)."""
-    ks = range(concepts)
-    return ids(ks, 100), ids(ks, 101)
+    """Held-out audio and image items."""
+    return held_out_items("audio", concepts), held_out_items("image", concepts)
 
 
-SPACES = {"synth-clip": (("image", "text"), 64), "synth-clap": (("audio", "text"), 48)}
+SPACES = {"synth-clip": (("image", "text"), 64), "synth-clap": (("audio", "text"), 48), "synth-ulip": (("3d", "image"), 40)}
 
 
 @mcrgraph.hookimpl

@@ -15,7 +15,7 @@ import mcrgraph
 from mcrgraph.metrics import chance, retrieval
 from mcrgraph.store import atomic_write_bytes
 
-from .synthetic import CONCEPTS, held_out, ids, parse_item
+from .synthetic import CONCEPTS, HELD_OUT_VARIANT, held_out, held_out_items, parse_item
 
 VARIANTS = {  # name -> connect options; "chance" and "synth-clip alone" are not trained
     "no connection (untrained C-MCR heads)": dict(method="c-mcr", epochs=0),
@@ -41,7 +41,7 @@ def evaluate_all(space: mcrgraph.MCR | None, concepts: int) -> dict[str, float]:
     """Audio<->image (if the space has audio) and image->text retrieval on held-out items."""
     labels = list(range(concepts))
     audio, image = held_out(concepts)
-    text = ids(range(concepts), 102)
+    text = held_out_items("text", concepts)
     out = {}
     if "audio" in space.modalities:
         ea, ei = mcrgraph.embed(space, "audio", audio), mcrgraph.embed(space, "image", image)
@@ -64,6 +64,15 @@ def run_ablations(concepts: int, seeds: list[int]) -> dict[str, dict[str, float]
     return rows
 
 
+def evaluate_path(source: str, target: str, concepts: int) -> tuple[str, dict[str, float]]:
+    """Held-out source->target retrieval along the path the planner picks."""
+    g = mcrgraph.graph()
+    path = g.plan(source, target)
+    labels = list(range(concepts))
+    sim = g.similarity(source, held_out_items(source.split("@")[0], concepts), target, held_out_items(target.split("@")[0], concepts), path=path)
+    return path.describe(), retrieval(sim, labels, labels)
+
+
 COLUMNS = ["audio->image R@1", "audio->image R@5", "audio->image mAP", "image->audio R@1", "image->text R@1"]
 
 
@@ -80,12 +89,22 @@ def markdown(rows: dict[str, dict[str, float]], title: str) -> str:
 @click.option("--ablations", is_flag=True, help="Train every C-MCR and Ex-MCR variant afresh (not stored) and compare them; about a minute.")
 @click.option("--seeds", default="0", show_default=True, help="With --ablations: comma-separated seeds; the table shows means.")
 @click.option("--out", type=click.Path(file_okay=False), help="With --ablations: also write results.json and results.md to this folder.")
-def command(connector, concepts, ablations, seeds, out):
+@click.option("--path", "pair", nargs=2, metavar="FROM TO", help="Instead: evaluate FROM->TO (e.g. audio 3d) along the path the planner picks.")
+def command(connector, concepts, ablations, seeds, out, pair):
     """Held-out retrieval in the SYNTHETIC demo world (numbers about the pipeline, not about
     real encoders). Without --ablations: chance, no connection (the same heads, untrained)
     and CONNECTOR (default synth-clip+synth-clap). With --ablations: every method variant,
     and synth-clip's own image->text retrieval, which Ex-MCR must leave unchanged."""
     console = Console(highlight=False)
+    if pair:
+        for mod in pair:
+            if mod.split("@")[0] not in HELD_OUT_VARIANT:
+                raise click.BadParameter(f"the synthetic world has {', '.join(HELD_OUT_VARIANT)}, not {mod!r}", param_hint="--path")
+        described, m = evaluate_path(pair[0], pair[1], concepts)
+        console.print(f"path: {described}")
+        console.print(f"held-out {pair[0]} -> {pair[1]} over {concepts} concepts (SYNTHETIC): R@1 {m['r1']:.3f}, R@5 {m['r5']:.3f}, "
+                      f"mAP {m['map']:.3f} (chance R@1 {1 / concepts:.3f})")
+        return
     if not ablations:
         space = mcrgraph.get_mcr(connector)
         untrained = mcrgraph.connect(*space.parent_names(), via=space.card.via, method=space.card.method, epochs=0, save=False)

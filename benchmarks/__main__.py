@@ -1,0 +1,149 @@
+"""``python -m benchmarks [--quick]``: run every benchmark and write results/report.{json,md}."""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+
+import torch
+
+from mcrgraph.methods import cmcr
+
+from . import matmul, peak_rss, query, training
+from .common import figure, machine, write_atomic
+from .report import render
+
+SIZES = {
+    "quick": dict(n_via=8192, n_mem=8192, dim=512, batch=512, epochs=1, baseline_steps=5, matmul_repeats=5,
+                  query_gallery=100_000, query_repeats=5, profile_steps=8, threads_steps=12,
+                  rss_candidates=[20_000], budget_s=120),
+    "full": dict(n_via=100_000, n_mem=100_000, dim=512, batch=512, epochs=1, baseline_steps=20, matmul_repeats=10,
+                 query_gallery=1_000_000, query_repeats=11, profile_steps=30, threads_steps=40,
+                 rss_candidates=[1_000_000, 750_000, 500_000, 400_000, 300_000, 250_000, 200_000, 150_000, 100_000],
+                 budget_s=25 * 60),
+}
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+TOP_K = 10
+QUERY_TARGET_MS = 50.0
+MACHINE_THREADS = os.cpu_count() or 1
+
+
+def log(msg: str) -> None:
+    print(f"[benchmarks] {msg}", file=sys.stderr, flush=True)
+
+
+def pick_rss_size(candidates: list[int], n_mem: int, seconds_per_pair: float, remaining_s: float) -> tuple[int, str]:
+    """Largest via count whose estimated readout time (from the measured precompute rate) fits
+    the time left; the smallest candidate if none does."""
+    for n in candidates:
+        estimate = n * n_mem * seconds_per_pair * 1.15 + 20
+        if estimate <= remaining_s:
+            why = "the largest size tried" if n == candidates[0] else f"larger sizes ({num_list(candidates, n)}) were estimated not to fit the time budget"
+            return n, f"Size chosen from the measured precompute rate (estimate {estimate:.0f} s, {remaining_s:.0f} s left); {why}."
+    return candidates[-1], f"No candidate was estimated to fit the {remaining_s:.0f} s left; ran the smallest."
+
+
+def num_list(candidates: list[int], n: int) -> str:
+    return ", ".join(f"{c:,}" for c in candidates if c > n)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes, a smoke test (under 2 minutes)")
+    args = ap.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    s = SIZES[mode]
+    start = time.perf_counter()
+    stage_s: dict[str, float] = {}
+    details: dict = {}
+    info = machine()
+    cfg = cmcr.Config(epochs=s["epochs"], batch_size=s["batch"])
+    hidden = cfg.hidden_factor * s["dim"]
+    step_threads = cfg.threads or MACHINE_THREADS
+    thread_counts = tuple(sorted({1, MACHINE_THREADS, 2}))
+    log(f"{mode} run on {info['cpu_model']} ({info['cores']} cores)")
+
+    def stage(name: str, fn):
+        log(f"{name} ...")
+        t0 = time.perf_counter()
+        result = fn()
+        stage_s[name] = time.perf_counter() - t0
+        gc.collect()
+        log(f"{name} done in {stage_s[name]:.1f} s")
+        return result
+
+    details["matmul"] = stage("matmul", lambda: matmul.run(s["batch"], s["dim"], hidden, thread_counts, s["matmul_repeats"]))
+    details["query"] = stage("query", lambda: query.run(s["query_gallery"], s["dim"], TOP_K, thread_counts, s["query_repeats"]))
+    details["threads_compare"] = stage("threads_compare", lambda: training.threads_compare(cfg, s["threads_steps"], s["dim"], thread_counts))
+    details["profile"] = stage("profile", lambda: training.profile_steps(cfg, s["profile_steps"], s["dim"]))
+
+    def train():
+        data = training.make_data(s["n_via"], s["n_mem"], s["dim"])
+        warm = training.make_data(4 * s["batch"], 1024, s["dim"], seed=5)
+        training.run_cmcr(warm, cfg, caller_threads=MACHINE_THREADS)  # warm-up, untimed
+        result = training.run_cmcr(data, cfg, caller_threads=MACHINE_THREADS)
+        baseline = training.baseline_steps(data, cfg, s["baseline_steps"])
+        return result, baseline
+
+    details["train"], details["baseline"] = stage("train+baseline", train)
+    t, b = details["train"], details["baseline"]
+    details["flops"] = training.step_flops(cfg, t["batch"], s["dim"], s["dim"])
+
+    seconds_per_pair = t["precompute_s"] / (2 * s["n_via"] * s["n_mem"])
+    remaining = 0.88 * s["budget_s"] - (time.perf_counter() - start)
+    n_rss, choice = pick_rss_size(s["rss_candidates"], s["n_mem"], seconds_per_pair, remaining)
+    details["peak_rss"] = stage("peak_rss", lambda: peak_rss.measure(n_rss, s["n_mem"], s["dim"], MACHINE_THREADS))
+    details["peak_rss"]["choice"] = choice
+
+    # ---- figures, each with its same-run baseline ----
+    best = details["matmul"]["best"]
+    fl = details["flops"]["total"]
+    ideal_step = fl / (best[step_threads] * 1e9)
+    readout_ideal = 2 * training.readout_flops(s["n_via"], s["n_mem"], s["dim"]) / (best[MACHINE_THREADS] * 1e9)
+    base_epoch = b["step_median_s"] * t["steps"] / t["epochs"]
+    default_epochs = cmcr.Config().epochs
+    q = details["query"]["by_threads"]
+    pr = details["peak_rss"]
+    tc = details["threads_compare"]["step_median_s"]
+    figures = [
+        figure(f"fp32 matmul, best step shape, {MACHINE_THREADS} threads", best[MACHINE_THREADS], "GFLOP/s",
+               "same, 1 thread", best[1], "thread scaling of the roofline"),
+        figure(f"C-MCR training throughput ({t['step_threads']} thread steps)", t["samples_per_s"], "samples/s",
+               "baseline: readout recomputed per step", b["batch"] / b["step_median_s"], "ratio = speed-up over the baseline"),
+        figure("C-MCR step time (median)", t["step_median_s"] * 1e3, "ms",
+               "baseline step (median)", b["step_median_s"] * 1e3, "ratio = mcrgraph / baseline"),
+        figure(f"C-MCR epoch ({t['n_train']:,} pairs, {t['steps']} steps; excl. precompute)", t["epoch_s"], "s",
+               "baseline epoch (EXTRAPOLATED: steps x median step)", base_epoch, "measured: 1 epoch"),
+        figure("C-MCR readout precompute, both sides", t["precompute_s"], "s",
+               f"ideal: readout FLOPs / {MACHINE_THREADS}-thread GFLOP/s", readout_ideal,
+               f"ratio = measured / ideal; ran at {t['caller_threads']} threads"),
+        figure(f"C-MCR precompute + {default_epochs} epochs (EXTRAPOLATED)", t["precompute_s"] + default_epochs * t["epoch_s"], "s",
+               f"baseline {default_epochs} epochs (EXTRAPOLATED)", default_epochs * base_epoch,
+               f"{default_epochs} = C-MCR config default epochs"),
+        figure("ideal step time (matmul FLOPs / roofline)", ideal_step * 1e3, "ms",
+               "measured C-MCR step (median)", t["step_median_s"] * 1e3, "ratio = fraction of ideal reached"),
+        figure(f"C-MCR step at {max(tc)} threads (median)", tc[max(tc)] * 1e3, "ms",
+               "same at 1 thread", tc[1] * 1e3, "real cmcr.train steps; ratio < 1: more threads faster"),
+        figure(f"peak RSS, readout of {pr['n_via']:,} x {pr['n_mem']:,}", pr["peak_rss_bytes"] / 2**30, "GiB",
+               "full via x memory fp32 matrix", pr["full_matrix_bytes"] / 2**30, "ratio < 1: the readout is chunked"),
+        figure(f"query top-{TOP_K}, chunked, {MACHINE_THREADS} threads", q[MACHINE_THREADS]["chunked_ms"], "ms",
+               "torch.topk(gallery @ q)", q[MACHINE_THREADS]["full_ms"], f"{s['query_gallery']:,} gallery"),
+        figure(f"query top-{TOP_K}, topk(gallery @ q), {MACHINE_THREADS} threads", q[MACHINE_THREADS]["full_ms"], "ms",
+               "target", QUERY_TARGET_MS, f"under {QUERY_TARGET_MS:g} ms: {q[MACHINE_THREADS]['full_ms'] < QUERY_TARGET_MS}"),
+        figure(f"query top-{TOP_K}, topk(gallery @ q), 1 thread", q[1]["full_ms"], "ms",
+               "target", QUERY_TARGET_MS, f"under {QUERY_TARGET_MS:g} ms: {q[1]['full_ms'] < QUERY_TARGET_MS}"),
+    ]
+    sizes = {k: v for k, v in s.items() if k not in ("rss_candidates", "budget_s")}
+    sizes.update(peak_rss_via=pr["n_via"], step_threads=step_threads, precompute_threads=MACHINE_THREADS)
+    report = {"mode": mode, "machine": info, "sizes": sizes, "figures": figures, "details": details,
+              "stage_s": stage_s, "runtime_s": time.perf_counter() - start}
+    write_atomic(os.path.join(RESULTS, "report.json"), json.dumps(report, indent=2, default=str) + "\n")
+    write_atomic(os.path.join(RESULTS, "report.md"), render(report))
+    log(f"wrote {RESULTS}/report.json and report.md in {report['runtime_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

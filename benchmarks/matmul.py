@@ -1,0 +1,28 @@
+"""Matmul roofline: fp32 GFLOP/s of torch.mm on the shapes of a C-MCR training step."""
+from __future__ import annotations
+
+import torch
+
+from .common import median_time, threads
+
+
+def step_shapes(batch: int, d: int, hidden: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of the products in one step: layer-1 forward, layer-2 forward, a weight
+    gradient (hidden x batch @ batch x d) and the InfoNCE logits."""
+    return [(batch, d, hidden), (batch, hidden, d), (hidden, batch, d), (batch, d, batch)]
+
+
+def gflops(m: int, k: int, n: int, n_threads: int, repeats: int) -> float:
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(m, k, generator=gen), torch.randn(k, n, generator=gen)
+    with threads(n_threads):
+        seconds = median_time(lambda: torch.mm(a, b), repeats, warmup=3)
+    return 2 * m * k * n / seconds / 1e9
+
+
+def run(batch: int, d: int, hidden: int, thread_counts: tuple[int, ...], repeats: int) -> dict:
+    rows = []
+    for shape in step_shapes(batch, d, hidden):
+        rows.append({"shape": "x".join(map(str, shape)), **{f"gflops_{t}t": gflops(*shape, t, repeats) for t in thread_counts}})
+    best = {t: max(r[f"gflops_{t}t"] for r in rows) for t in thread_counts}
+    return {"shapes": rows, "best": best, "repeats": repeats}

@@ -1,0 +1,85 @@
+"""Render the benchmark results (the dict written to report.json) as Markdown."""
+from __future__ import annotations
+
+
+def num(x) -> str:
+    if isinstance(x, bool) or x is None:
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if x != x:
+        return "n/a"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def gib(b: float) -> str:
+    return f"{b / 2**30:.2f} GiB"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(c if isinstance(c, str) else num(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def render(r: dict) -> str:
+    m, s, d = r["machine"], r["sizes"], r["details"]
+    out = [f"# mcrgraph benchmarks ({r['mode']} run)", ""]
+    out += table(["Machine", ""], [["CPU model", m["cpu_model"]], ["cores", str(m["cores"])], ["torch", m["torch"]],
+                                   ["torch threads (default at start)", str(m["torch_threads_default"])],
+                                   ["python", m["python"]], ["date", m["date"]]])
+    out += ["## Sizes used", ""]
+    out += table(["size", "value"], [[k, v if isinstance(v, (int, float)) else str(v)] for k, v in s.items()])
+    out += ["## Figures", "", "Every figure next to its baseline measured in this run; ratio = value / baseline.", ""]
+    out += table(["figure", "value", "unit", "baseline", "baseline value", "ratio", "note"],
+                 [[f["name"], f["value"], f["unit"], f["baseline"], f["baseline_value"], f["ratio"], f["note"]] for f in r["figures"]])
+
+    mm = d["matmul"]
+    out += ["## 1. Matmul roofline (fp32 torch.mm, median of %d)" % mm["repeats"], ""]
+    out += table(["shape m x k x n", "GFLOP/s 1 thread", "GFLOP/s 2 threads", "2t / 1t"],
+                 [[x["shape"], x["gflops_1t"], x["gflops_2t"], x["gflops_2t"] / x["gflops_1t"]] for x in mm["shapes"]])
+
+    t, b = d["train"], d["baseline"]
+    out += ["## 2-4. C-MCR training", ""]
+    out += [f"`cmcr.train` on {num(s['n_via'])} via pairs ({num(t['n_train'])} trained, {num(t['steps'])} steps of "
+            f"{t['batch']}), memories of {num(s['n_mem'])} per side, {t['epochs']} epoch(s); readout precompute at "
+            f"{t['caller_threads']} torch threads (the caller's setting), steps at cfg.threads = {t['step_threads']}.", ""]
+    out += table(["part of the train() call", "seconds"],
+                 [["readout precompute (both sides)", t["precompute_s"]], [f"epoch loop ({t['epochs']} epoch)", t["epochs_s"]],
+                  ["other (setup, split, validation retrieval)", t["other_s"]], ["total", t["total_s"]]])
+    out += [f"Step time: median {num(t['step_median_s'] * 1e3)} ms over the step-to-step intervals, mean "
+            f"{num(t['step_mean_s'] * 1e3)} ms (epoch / steps). Baseline (readout recomputed per step): median of "
+            f"{b['steps_timed']} steps after {b['warmup_steps']} warm-up steps = {num(b['step_median_s'] * 1e3)} ms. "
+            "Baseline epoch and multi-epoch times are extrapolated (steps x median step).", ""]
+    fl = d["flops"]
+    out += [f"FLOPs per step: heads {num(fl['heads'] / 1e9)} G + InfoNCE logits {num(fl['logits'] / 1e9)} G = "
+            f"{num(fl['total'] / 1e9)} GFLOP; ideal = FLOPs / best 1-thread GFLOP/s.", ""]
+
+    tc = d["threads_compare"]
+    out += [f"### Step time by thread count (real cmcr.train, {tc['steps']} steps, median)", ""]
+    out += table(["cfg.threads", "step ms"], [[str(k), v * 1e3] for k, v in tc["step_median_s"].items()])
+
+    p = d["profile"]
+    out += [f"### Where a step's time goes (torch.profiler, {p['steps']} real steps at {p['threads']} thread(s), self CPU time)", ""]
+    out += table(["op", "calls", "ms per step", "share"],
+                 [[x["op"], x["calls"], x["self_ms_per_step"], f"{100 * x['share']:.1f}%"] for x in p["top_ops"]])
+
+    pr = d["peak_rss"]
+    out += ["## 5. Peak memory of the readout precompute (fresh process)", ""]
+    out += [f"{num(pr['n_via'])} via items against {num(pr['n_mem'])} memories, dim {pr['dim']}, {pr['threads']} threads, "
+            f"{num(pr['seconds'])} s. {pr['choice']}", ""]
+    out += table(["", "bytes"], [["RSS before the readout (python, torch, inputs)", gib(pr["rss_before_bytes"])],
+                                 ["peak RSS", gib(pr["peak_rss_bytes"])], ["peak - before", gib(pr["readout_extra_bytes"])],
+                                 ["outputs (result + its normalised copy)", gib(2 * pr["n_via"] * pr["dim"] * 4)],
+                                 ["full via x memory fp32 matrix (never built if chunked)", gib(pr["full_matrix_bytes"])]])
+
+    q = d["query"]
+    out += [f"## 6. Query: one {q['dim']}-d query, {num(q['n_gallery'])} x {q['dim']} gallery ({gib(q['gallery_bytes'])}), "
+            f"top-{q['k']}, median of {q['repeats']}", ""]
+    out += table(["threads", "topk(gallery @ q) ms", "chunked ms", "chunked / full", "full under 50 ms"],
+                 [[str(k), v["full_ms"], v["chunked_ms"], v["chunked_ms"] / v["full_ms"], str(v["full_ms"] < 50)]
+                  for k, v in q["by_threads"].items()])
+    out += [f"Chunked and full return the same indices: {q['same_result']}.", ""]
+    out += ["## Run", "", f"Stage times (s): " + ", ".join(f"{k} {num(v)}" for k, v in r["stage_s"].items()) +
+            f". Whole run: {num(r['runtime_s'])} s.", ""]
+    return "\n".join(out)

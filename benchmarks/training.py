@@ -1,0 +1,179 @@
+"""C-MCR training: mcrgraph's own ``cmcr.train`` timed in parts, a per-step-readout baseline,
+the FLOP count of one step and an op profile of the real step.
+
+The parts of ``cmcr.train`` are timed without changing the library: for the duration of one
+call the module-level names ``memory_readout`` and ``run_epochs`` in ``mcrgraph.methods.cmcr``
+are wrapped with timers, and a global optimizer step hook timestamps every step."""
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from mcrgraph.methods import TrainingData, cmcr
+from mcrgraph.methods.common import Projector
+from mcrgraph.methods.losses import info_nce, perturb
+
+from .common import threads, unit_rows
+
+
+def make_data(n_via: int, n_mem: int, d: int, seed: int = 0) -> TrainingData:
+    gen = torch.Generator().manual_seed(seed)
+    return TrainingData(via_a=unit_rows(n_via, d, gen), via_b=unit_rows(n_via, d, gen),
+                        memory_a=unit_rows(n_mem, d, gen), memory_b=unit_rows(n_mem, d, gen))
+
+
+@contextlib.contextmanager
+def _instrumented(record: dict, profiler=None):
+    """Time cmcr's readouts, its epoch loop and each optimizer step; restore everything after."""
+    readout, run_epochs = cmcr.memory_readout, cmcr.run_epochs
+    record.update(readout_s=0.0, epochs_s=0.0, step_ends=[])
+
+    def timed_readout(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = readout(*args, **kwargs)
+        record["readout_s"] += time.perf_counter() - t0
+        return out
+
+    def timed_epochs(*args, **kwargs):
+        with profiler if profiler is not None else contextlib.nullcontext():
+            t0 = time.perf_counter()
+            out = run_epochs(*args, **kwargs)
+            record["epochs_s"] += time.perf_counter() - t0
+        return out
+
+    handle = register_optimizer_step_post_hook(lambda *_: record["step_ends"].append(time.perf_counter()))
+    cmcr.memory_readout, cmcr.run_epochs = timed_readout, timed_epochs
+    try:
+        yield
+    finally:
+        cmcr.memory_readout, cmcr.run_epochs = readout, run_epochs
+        handle.remove()
+
+
+def run_cmcr(data: TrainingData, cfg: cmcr.Config, caller_threads: int, profiler=None) -> dict:
+    """One ``cmcr.train`` call. ``caller_threads`` is torch's setting around the call: the
+    readout precompute runs at it, the epochs at ``cfg.threads``."""
+    record: dict = {}
+    with threads(caller_threads), _instrumented(record, profiler):
+        t0 = time.perf_counter()
+        trained = cmcr.train(data, cfg)
+        total = time.perf_counter() - t0
+    n_train = len(data.via_a) - int(round(len(data.via_a) * cfg.val_fraction))
+    bs = min(cfg.batch_size, n_train)
+    steps = (n_train // bs) * cfg.epochs
+    intervals = [b - a for a, b in zip(record["step_ends"], record["step_ends"][1:])]
+    return {
+        "total_s": total,
+        "precompute_s": record["readout_s"],
+        "epochs_s": record["epochs_s"],
+        "epoch_s": record["epochs_s"] / max(1, cfg.epochs),
+        "other_s": total - record["readout_s"] - record["epochs_s"],
+        "epochs": cfg.epochs,
+        "steps": steps,
+        "n_train": n_train,
+        "batch": bs,
+        "step_median_s": statistics.median(intervals) if intervals else float("nan"),
+        "step_mean_s": record["epochs_s"] / max(1, steps),
+        "samples_per_s": steps * bs / record["epochs_s"] if record["epochs_s"] else float("nan"),
+        "train_loss": trained.metrics.get("train_loss"),
+        "caller_threads": caller_threads,
+        "step_threads": cfg.threads,
+    }
+
+
+def baseline_steps(data: TrainingData, cfg: cmcr.Config, n_steps: int, warmup: int = 2) -> dict:
+    """The straightforward C-MCR step: the memory softmax readout of the batch, for both sides,
+    recomputed inside every step; heads, noise, losses and optimizer as in mcrgraph."""
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    d_a, d_b = data.via_a.shape[1], data.via_b.shape[1]
+    out = cfg.out_dim or max(d_a, d_b)
+    fa, fb = Projector(d_a, out, cfg.layers, cfg.hidden_factor), Projector(d_b, out, cfg.layers, cfg.hidden_factor)
+    opt = torch.optim.AdamW(list(fa.parameters()) + list(fb.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    tau = cfg.memory_temperature
+
+    def readout(q: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        return F.normalize(torch.softmax(q @ memory.T / tau, dim=1) @ memory, dim=1)
+
+    def step(idx: torch.Tensor) -> float:
+        ta, tb = data.via_a[idx], data.via_b[idx]
+        va, vb = readout(ta, data.memory_a), readout(tb, data.memory_b)
+        za, zb = fa(perturb(ta, cfg.noise_std, gen)), fb(perturb(tb, cfg.noise_std, gen))
+        zva, zvb = fa(perturb(va, cfg.noise_std, gen)), fb(perturb(vb, cfg.noise_std, gen))
+        loss = info_nce(za, zb, cfg.temperature) + info_nce(zva, zvb, cfg.temperature)
+        loss = loss + cfg.intra_weight * ((za - zva).pow(2).sum(1).mean() + (zb - zvb).pow(2).sum(1).mean())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    bs = min(cfg.batch_size, len(data.via_a))
+    perm = torch.randperm(len(data.via_a), generator=gen)
+    per_pass = len(perm) // bs
+    batches = [perm[(i % per_pass) * bs:][:bs] for i in range(warmup + n_steps)]
+    times = []
+    fa.train(), fb.train()
+    with threads(cfg.threads):
+        for i, idx in enumerate(batches):
+            t0 = time.perf_counter()
+            step(idx)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    return {"step_median_s": statistics.median(times), "steps_timed": n_steps, "warmup_steps": warmup,
+            "batch": bs, "threads": cfg.threads}
+
+
+def step_flops(cfg: cmcr.Config, batch: int, d_a: int, d_b: int, with_memory: bool = True) -> dict:
+    """Matmul FLOPs (2 per multiply-add) of one training step. Per head and input: forward of
+    each Linear, its weight gradient, and the input gradient of every Linear but the first
+    (the inputs need no gradient). InfoNCE: the logits product forward and its two gradients.
+    Not counted: BatchNorm, ReLU, normalise, softmax, noise, AdamW (all elementwise)."""
+    out = cfg.out_dim or max(d_a, d_b)
+
+    def head(d_in: int) -> int:
+        if cfg.layers == 1:
+            return 2 * batch * d_in * out * 2
+        h = cfg.hidden_factor * d_in
+        return 2 * batch * d_in * h * 2 + 2 * batch * h * out * 3
+
+    inputs_per_side = 2 if with_memory else 1
+    heads = inputs_per_side * (head(d_a) + head(d_b))
+    logits = inputs_per_side * 3 * 2 * batch * batch * out
+    return {"heads": heads, "logits": logits, "total": heads + logits}
+
+
+def readout_flops(n_queries: int, n_mem: int, d: int) -> int:
+    """Matmul FLOPs of one side's readout: scores (q x M) and weights @ memory."""
+    return 2 * 2 * n_queries * n_mem * d
+
+
+def profile_steps(cfg: cmcr.Config, n_steps: int, d: int, top: int = 12) -> dict:
+    """torch.profiler over the epoch loop of a real ``cmcr.train`` call (``n_steps`` steps, a
+    small memory so the readout is cheap; the step itself does not depend on the memory size)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg = cfg.model_copy(update={"epochs": 1, "val_fraction": 0.0})
+    data = make_data(cfg.batch_size * n_steps, 1024, d, seed=1)
+    prof = profile(activities=[ProfilerActivity.CPU])
+    run = run_cmcr(data, cfg, caller_threads=cfg.threads or torch.get_num_threads(), profiler=prof)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total_us = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    rows = [{"op": e.key, "calls": e.count, "self_ms_per_step": e.self_cpu_time_total / 1e3 / n_steps,
+             "share": e.self_cpu_time_total / total_us} for e in events[:top]]
+    return {"steps": n_steps, "threads": cfg.threads, "epoch_s_profiled": run["epochs_s"], "top_ops": rows}
+
+
+def threads_compare(cfg: cmcr.Config, n_steps: int, d: int, counts: tuple[int, ...]) -> dict:
+    """Median step time of real ``cmcr.train`` epochs at each step thread count."""
+    data = make_data(cfg.batch_size * n_steps, 1024, d, seed=2)
+    out = {}
+    for t in counts:
+        c = cfg.model_copy(update={"epochs": 1, "val_fraction": 0.0, "threads": t})
+        out[t] = run_cmcr(data, c, caller_threads=t)["step_median_s"]
+    return {"steps": n_steps, "step_median_s": out}
