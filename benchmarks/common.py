@@ -69,6 +69,22 @@ def machine() -> dict:
     }
 
 
+def machine_busy_s() -> float:
+    """CPU-seconds all processes have spent busy since boot (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU-seconds of this process and its finished children."""
+    import resource
+
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def figure(name: str, value: float, unit: str, baseline_name: str, baseline_value: float, note: str = "") -> dict:
     """One reported figure with the baseline it is compared to; ratio = value / baseline."""
     ratio = value / baseline_value if baseline_value else float("nan")
@@ -84,6 +100,7 @@ def write_atomic(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

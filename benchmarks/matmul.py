@@ -1,9 +1,15 @@
 """Matmul roofline: fp32 GFLOP/s of torch.mm on the shapes of a C-MCR training step."""
 from __future__ import annotations
 
+import math
+import time
+
 import torch
 
 from .common import median_time, threads
+
+WARMUP_S = 0.5  # warm-up by time: a few ms of calls did not always wake the second core
+SAMPLE_S = 0.05  # each timed sample repeats the product for about this long
 
 
 def step_shapes(batch: int, d: int, hidden: int) -> list[tuple[int, int, int]]:
@@ -16,7 +22,12 @@ def gflops(m: int, k: int, n: int, n_threads: int, repeats: int) -> float:
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(m, k, generator=gen), torch.randn(k, n, generator=gen)
     with threads(n_threads):
-        seconds = median_time(lambda: torch.mm(a, b), repeats, warmup=3)
+        calls, end = 0, time.perf_counter() + WARMUP_S
+        while time.perf_counter() < end:
+            torch.mm(a, b)
+            calls += 1
+        per_sample = max(1, math.ceil(calls * SAMPLE_S / WARMUP_S))
+        seconds = median_time(lambda: [torch.mm(a, b) for _ in range(per_sample)], repeats, warmup=0) / per_sample
     return 2 * m * k * n / seconds / 1e9
 
 
@@ -25,4 +36,4 @@ def run(batch: int, d: int, hidden: int, thread_counts: tuple[int, ...], repeats
     for shape in step_shapes(batch, d, hidden):
         rows.append({"shape": "x".join(map(str, shape)), **{f"gflops_{t}t": gflops(*shape, t, repeats) for t in thread_counts}})
     best = {t: max(r[f"gflops_{t}t"] for r in rows) for t in thread_counts}
-    return {"shapes": rows, "best": best, "repeats": repeats}
+    return {"shapes": rows, "best": best, "repeats": repeats, "sample_s": SAMPLE_S, "warmup_s": WARMUP_S}

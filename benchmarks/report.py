@@ -35,7 +35,7 @@ def render(r: dict) -> str:
                  [[f["name"], f["value"], f["unit"], f["baseline"], f["baseline_value"], f["ratio"], f["note"]] for f in r["figures"]])
 
     mm = d["matmul"]
-    out += ["## 1. Matmul roofline (fp32 torch.mm, median of %d)" % mm["repeats"], ""]
+    out += ["## 1. Matmul roofline (fp32 torch.mm, median of %d samples of ~%g s each, after %g s warm-up)" % (mm["repeats"], mm["sample_s"], mm["warmup_s"]), ""]
     out += table(["shape m x k x n", "GFLOP/s 1 thread", "GFLOP/s 2 threads", "2t / 1t"],
                  [[x["shape"], x["gflops_1t"], x["gflops_2t"], x["gflops_2t"] / x["gflops_1t"]] for x in mm["shapes"]])
 
@@ -69,7 +69,8 @@ def render(r: dict) -> str:
     out += [f"{num(pr['n_via'])} via items against {num(pr['n_mem'])} memories, dim {pr['dim']}, {pr['threads']} threads, "
             f"{num(pr['seconds'])} s. {pr['choice']}", ""]
     out += table(["", "bytes"], [["RSS before the readout (python, torch, inputs)", gib(pr["rss_before_bytes"])],
-                                 ["peak RSS", gib(pr["peak_rss_bytes"])], ["peak - before", gib(pr["readout_extra_bytes"])],
+                                 ["peak RSS (VmHWM)", gib(pr["peak_rss_bytes"])], ["peak - before", gib(pr["readout_extra_bytes"])],
+                                 ["getrusage ru_maxrss after (inherits the parent's RSS across exec)", gib(pr["ru_maxrss_bytes"])],
                                  ["outputs (result + its normalised copy)", gib(2 * pr["n_via"] * pr["dim"] * 4)],
                                  ["full via x memory fp32 matrix (never built if chunked)", gib(pr["full_matrix_bytes"])]])
 
@@ -80,6 +81,8 @@ def render(r: dict) -> str:
                  [[str(k), v["full_ms"], v["chunked_ms"], v["chunked_ms"] / v["full_ms"], str(v["full_ms"] < 50)]
                   for k, v in q["by_threads"].items()])
     out += [f"Chunked and full return the same indices: {q['same_result']}.", ""]
-    out += ["## Run", "", f"Stage times (s): " + ", ".join(f"{k} {num(v)}" for k, v in r["stage_s"].items()) +
-            f". Whole run: {num(r['runtime_s'])} s.", ""]
+    out += ["## Run", "", "Other processes' load is measured from /proc/stat minus this run's own CPU time; when it is "
+            "well above 0, the multi-thread figures of that stage were contended.", ""]
+    out += table(["stage", "wall s", "cores kept busy by other processes"],
+                 [[k, v, r["other_cores_busy"][k]] for k, v in r["stage_s"].items()] + [["whole run", r["runtime_s"], ""]])
     return "\n".join(out)

@@ -98,7 +98,8 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
             total += loss.item()
         return total / max(1, steps)
 
-    metrics = run_epochs(NAME, cfg, {"a": fa, "b": fb}, opt, gen, epoch, checkpoint, progress)
+    width = max(data.via_a.shape[1], data.via_b.shape[1])
+    metrics = run_epochs(NAME, cfg, {"a": fa, "b": fb}, opt, gen, epoch, checkpoint, progress, width)
     if len(val):
         with torch.inference_mode():
             metrics.update(via_retrieval(fa(ta[val]), fb(tb[val])))

@@ -26,7 +26,7 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, description="seeds init, split, batches and noise")
     device: str = Field("cpu", description="torch device to train on, e.g. cuda")
     checkpoint_every: int = Field(1, ge=1, description="save a resumable checkpoint every this many epochs")
-    threads: int | None = Field(1, ge=1, description="CPU threads for the training steps (None: torch's setting). The heads are small: on 2 cores one thread ran the synthetic default 2x faster than two, and far faster when another process was busy")
+    threads: int | None = Field(None, ge=1, description="CPU threads for the training steps. None: one thread for small heads (first layer under 5e7 multiply-adds per step), else torch's setting. On 2 cores one thread ran 64-d heads 2x faster than two, two threads ran 512-d heads 1.8x faster than one (benchmarks/), and two threads thrash when another process is busy")
 
     @model_validator(mode="after")
     def _device_ok(self):

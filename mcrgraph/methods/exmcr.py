@@ -160,7 +160,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
             total += loss.item()
         return total / max(1, steps)
 
-    metrics = run_epochs(NAME, cfg, {"ext": ext}, opt, gen, epoch, checkpoint, progress)
+    metrics = run_epochs(NAME, cfg, {"ext": ext}, opt, gen, epoch, checkpoint, progress, dim_leaf)
     metrics["tuples"] = float(rows)
     if len(val):
         with torch.inference_mode():

@@ -23,6 +23,18 @@ def split(n: int, val_fraction: float, gen: torch.Generator) -> tuple[torch.Tens
     return order[:n_val], order[n_val:]
 
 
+SMALL_STEP = 5e7  # multiply-adds of a head's first layer per step, below which one thread wins
+
+
+def step_threads(cfg, rows: int, d_in: int) -> int | None:
+    """``cfg.threads``, or for None: 1 for small heads (thread start-up costs more than it
+    saves), else None (torch's setting)."""
+    if cfg.threads is not None:
+        return cfg.threads
+    width = d_in if cfg.layers == 1 else cfg.hidden_factor * d_in
+    return 1 if rows * d_in * width < SMALL_STEP else None
+
+
 @contextlib.contextmanager
 def threads(n: int | None):
     before = torch.get_num_threads()
@@ -43,9 +55,11 @@ def run_epochs(
     epoch_fn: Callable[[], float],
     checkpoint: Checkpointer | None,
     progress: bool,
+    width: int,
 ) -> dict[str, float]:
     """Run ``cfg.epochs`` epochs of ``epoch_fn`` (returns the epoch's mean loss), resuming from
-    and writing to ``checkpoint``. Returns metrics (``train_loss``)."""
+    and writing to ``checkpoint``; ``width`` is the heads' widest input dim (picks the thread
+    count). Returns metrics (``train_loss``)."""
     metrics: dict[str, float] = {}
     start = 0
     saved = checkpoint.load() if checkpoint else None
@@ -58,7 +72,7 @@ def run_epochs(
         start, metrics = meta["epoch"] + 1, meta["metrics"]
     for module in modules.values():
         module.train()
-    with threads(cfg.threads), progress_bar(total=cfg.epochs, desc=name, unit="epoch", enabled=progress) as bar:
+    with threads(step_threads(cfg, cfg.batch_size, width)), progress_bar(total=cfg.epochs, desc=name, unit="epoch", enabled=progress) as bar:
         bar.update(start)
         for epoch in range(start, cfg.epochs):
             metrics["train_loss"] = epoch_fn()
