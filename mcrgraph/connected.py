@@ -103,16 +103,6 @@ class ConnectedMCR(MCR):
     def parent_names(self) -> list[str]:
         return [ref.name for ref in self.card.spaces]
 
-    def hops(self) -> int:
-        """How many connectors this space stacks (1 for A+B, 2 for (A+B)+C)."""
-        from .registry import get_mcr
-
-        total = 1
-        for name in self.parent_names():
-            parent = get_mcr(name)
-            total += parent.hops() if isinstance(parent, ConnectedMCR) else 0
-        return total
-
     def fingerprint(self) -> str:
         h = hashlib.sha256(self.card.weights_sha256.encode())
         for ref in self.card.spaces:

@@ -51,18 +51,3 @@ def items_fingerprint(modality: str, items: Sequence[Any]) -> str | None:
         if not item_digest(h, modality, item):
             return None
     return h.hexdigest()
-
-
-def tensor_fingerprint(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        t = t.detach().cpu().contiguous()
-        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    _hash_file(h, Path(path))
-    return h.hexdigest()

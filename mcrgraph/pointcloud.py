@@ -121,6 +121,8 @@ def _read_ply(path: Path) -> np.ndarray:
             raise DataError(f"{path}: the PLY file's first element must be 'vertex'")
         _, count, props = elements[0]
         names = [p for p, _ in props]
+        if len(set(names)) != len(names):
+            raise DataError(f"{path}: the PLY vertex element names a property twice")
         if count > MAX_POINTS or any(t is None for _, t in props) or not {"x", "y", "z"} <= set(names):
             raise DataError(f"{path}: the PLY vertex element needs x, y, z scalar properties and at most {MAX_POINTS:,} vertices")
         if fmt == "ascii":

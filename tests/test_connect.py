@@ -150,7 +150,7 @@ def test_recursive_connect_covers_three_spaces(fakes):
     assert abc.name == "fa+fb+fc" and set(abc.modalities) == {"image", "text", "audio", "3d"}
     assert abc.route("audio") == ["fb", "fa+fb", "fa+fb+fc"] and abc.route("3d") == ["fc", "fa+fb+fc"]
     assert mcrgraph.embed(abc, "audio", ["k1", "k2"]).shape == (2, 8)
-    assert mcrgraph.get_mcr("fa+fb+fc").hops() == 2
+    assert mcrgraph.graph().nx.nodes["fa+fb+fc"]["hops"] == 2
 
 
 def test_unsaved_space_cannot_be_parent_of_a_saved_one(fakes):

@@ -47,6 +47,7 @@ def test_small_clouds_are_padded_and_sampling_is_deterministic():
     ("x.ply", b"not a ply", "not a PLY file"),
     ("x.ply", b"ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nend_header\n1\n2\n", "needs x, y, z"),
     ("x.ply", b"ply\nformat binary_little_endian 1.0\nelement vertex 9\nproperty float x\nproperty float y\nproperty float z\nend_header\n\x00\x00", "truncated"),
+    ("x.ply", b"ply\nformat binary_little_endian 1.0\nelement vertex 1\nproperty float x\nproperty double x\nproperty float y\nproperty float z\nend_header\n" + bytes(20), "names a property twice"),
     ("x.obj", b"v 1 2\n", "not a vertex of three numbers"),
     ("x.obj", b"f 1 2 3\n", "no vertices"),
     ("x.xyz", b"1 2 3", "unknown point cloud format"),
