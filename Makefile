@@ -7,7 +7,13 @@ BIN := $(VENV)/bin
 # any torch>=2.1 works, e.g. `make test TORCH=torch`.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test install clean
+# Debian packages the mini-world builder reads (its test builds a tiny world from them).
+DEBS := espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+	asterisk-core-sounds-en-wav sound-theme-freedesktop fonts-noto-color-emoji fonts-dejavu-core fonts-dejavu-extra
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test install system-deps clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +33,16 @@ demo: $(VENV)/.installed
 	$(BIN)/mcrgraph plan audio 3d
 	$(BIN)/mcrgraph synthetic-eval --path audio 3d
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed system-deps
 	$(BIN)/python -m pytest
+
+system-deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get install -y -q $$missing >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $$missing >/dev/null; }; \
+	fi
 
 clean:
 	rm -rf $(VENV)

@@ -169,6 +169,25 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
     if "val_r1" in metrics:
         out.print(f"held-out {space.card.via} retrieval across the two spaces ({int(metrics['val_items'])} items): "
                   f"R@1 {metrics['val_r1']:.3f}, R@5 {metrics['val_r5']:.3f} (chance R@1 {1 / metrics['val_items']:.3f})")
+    for tables in plugins.hook().evaluate_space(space=space):
+        for title, rows in (tables or {}).items():
+            out.print(result_table(title, rows))
+
+
+def _cell(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def result_table(title: str, rows) -> Table:
+    """``{row: {column: value}}`` as a table; floats with three decimals."""
+    columns = list(dict.fromkeys(c for r in rows.values() for c in r))
+    return _table(title, ["", *columns], [[name, *(_cell(r.get(c, "")) for c in columns)] for name, r in rows.items()])
+
+
+@cli.group("eval")
+def eval_group():
+    """Evaluate spaces and connectors on a held-out benchmark: `mcrgraph eval mini` (the
+    bundled world). Plugins add benchmarks here."""
 
 
 @cli.command("plan")
@@ -288,3 +307,183 @@ _plugin_commands()
 
 def main() -> None:
     cli(prog_name="mcrgraph")
+
+
+# -- tasks: zero-shot classification and retrieval (mcrgraph/tasks.py) ------------------------
+
+
+def _modality_flags(args: list[str], example: str) -> list[tuple[str, str]]:
+    """``--MOD ITEM`` / ``--MOD=ITEM`` pairs, in order (like ``_pairs``, any number of modalities)."""
+    found: list[tuple[str, str]] = []
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--") or len(tok) < 3:
+            raise click.UsageError(f"expected --MODALITY ITEM, got {tok!r} (e.g. {example})")
+        key, sep, value = tok[2:].partition("=")
+        if key == "debug":
+            raise click.UsageError("--debug goes before the command: mcrgraph --debug ...")
+        if not sep:
+            if i + 1 >= len(args):
+                raise click.UsageError(f"{tok} needs an item (e.g. {example})")
+            value, i = args[i + 1], i + 1
+        found.append((key, value))
+        i += 1
+    return found
+
+
+def _expand_items(modality: str, value: str) -> list[str]:
+    """An item as given on the command line: ``@FILE`` reads an items file (for text one caption
+    per line, else one path per line), a folder means its files (not for text), ``@@x`` is the
+    literal item ``@x``, anything else is one item."""
+    base = modality.split("@")[0]
+    if value.startswith("@@"):
+        return [value[1:]]
+    if value.startswith("@"):
+        return read_items(value[1:], base)
+    if base != "text" and os.path.isdir(value):
+        return read_items(value, base)
+    return [value]
+
+
+@cli.command("classify", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--labels", "labels_file", type=click.Path(), metavar="FILE", help="Labels, one per line (no blank or repeated lines).")
+@click.option("--label", "label_list", multiple=True, metavar="LABEL", help="A label (repeatable; adds to --labels).")
+@click.option("--template", "templates", multiple=True, metavar="TEXT",
+              help="Prompt with {} where the label goes, e.g. \"a point cloud of a {}\" (repeatable: each label's text is "
+                   "the mean over templates). Default: \"a {}\".")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Labels shown per item.")
+@click.option("--logit-scale", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True,
+              help="Cosine similarities are multiplied by this before the softmax (CLIP's 100).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars while encoding.")
+@click.pass_context
+def classify_cmd(ctx, labels_file, label_list, templates, top, logit_scale, as_json, progress):
+    """Zero-shot classification: the most probable labels of items of any modality, through the
+    space where it meets text (one space, or connected ones). Items: --MODALITY ITEM, repeatable
+    (MODALITY may be pinned: --image@clip). Probabilities are a softmax over the labels.
+
+    \b
+    Example:
+      mcrgraph classify --3d chair.ply --3d scans/ --labels labels.txt \\
+          --template "a point cloud of a {}" --template "a 3D model of a {}"
+
+    An ITEM may be a folder (its files), @list.txt (one item per line; for text, one caption
+    per line) or @@x for an item that starts with @."""
+    from rich.text import Text
+
+    from .graph import graph
+    from .tasks import check_labels, classify, read_labels
+
+    flags = _modality_flags(list(ctx.args), "--3d chair.ply")
+    modalities = list(dict.fromkeys(k for k, _ in flags))
+    if len(modalities) != 1:
+        raise click.UsageError("give the items to classify as --MODALITY ITEM, all of one modality (e.g. --3d chair.ply --3d table.ply); "
+                               f"got {', '.join(modalities) or 'none'}")
+    modality = modalities[0]
+    items = [it for _, value in flags for it in _expand_items(modality, value)]
+    if not labels_file and not label_list:
+        raise click.UsageError("give the labels: --labels FILE (one per line) or --label NAME, repeated")
+    labels = check_labels((read_labels(labels_file) if labels_file else []) + list(label_list))
+    g = graph()
+    path = g.plan(modality, "text")
+    results = classify(modality, items, labels, templates=list(templates) or None, top=top, path=path,
+                       logit_scale=logit_scale, graph=g, progress=progress)
+    if as_json:
+        click.echo(json.dumps({"path": path.describe(), "modality": modality, "labels": len(labels), "results": [
+            {"item": r.item, "labels": [{"label": lab, "probability": p} for lab, p in r.ranked]} for r in results]}, indent=2))
+        return
+    out.print(f"path: {path.describe()}")
+    for r in results:
+        out.print(Text(f"{modality} {r.item}", style="bold"))
+        table = Table()
+        table.add_column("label")
+        table.add_column("probability", justify="right")
+        for lab, p in r.ranked:
+            table.add_row(Text(lab), f"{p:.4f}")
+        out.print(table)
+
+
+def _search_flags(flags: list[tuple[str, str]], known: set[str]) -> tuple[str, list[str], str, list[str]]:
+    """Split ``--MOD ITEM`` flags into the query modality and the gallery modality: a gallery flag
+    is ``--gallery-MOD`` or the plural ``--MODs`` (when MOD is a modality and MODs is not)."""
+    from .errors import UnknownModalityError
+
+    queries: dict[str, list[str]] = {}
+    gallery: dict[str, list[str]] = {}
+    for key, value in flags:
+        base, at, pin = key.partition("@")
+        if base.startswith("gallery-"):
+            gallery.setdefault(base[len("gallery-"):] + at + pin, []).append(value)
+        elif base not in known and base.endswith("s") and base[:-1] in known:
+            gallery.setdefault(base[:-1] + at + pin, []).append(value)
+        elif base not in known:
+            raise UnknownModalityError(f"--{key}: no space has modality {base!r}; known modalities: {', '.join(sorted(known)) or 'none'} "
+                                       "(a gallery flag is the plural, e.g. --images, or --gallery-MODALITY)")
+        else:
+            queries.setdefault(key, []).append(value)
+    example = "e.g. --audio q.wav --images photos/"
+    if len(queries) != 1:
+        raise click.UsageError(f"give the queries as --MODALITY ITEM, all of one modality ({example}); got {', '.join(queries) or 'none'}")
+    if len(gallery) != 1:
+        raise click.UsageError("give the gallery as --MODALITYs DIR|@list.txt (plural: --images, --texts, --audios) or "
+                               f"--gallery-MODALITY DIR|@list.txt, all of one modality ({example}); got {', '.join(gallery) or 'none'}")
+    (qm, qv), (gm, gv) = next(iter(queries.items())), next(iter(gallery.items()))
+    return qm, [it for v in qv for it in _expand_items(qm, v)], gm, [it for v in gv for it in _expand_items(gm, v)]
+
+
+@cli.command("search", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Gallery items shown per query.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--png", type=click.Path(dir_okay=False), help="Also draw a grid (a row per query, its best matches left to right; "
+              "image files as thumbnails) to this PNG file; needs matplotlib.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars while encoding.")
+@click.pass_context
+def search_cmd(ctx, top, as_json, png, progress):
+    """Retrieval: rank a gallery of one modality for queries of another (or the same), through
+    the space where the two meet (one space, or connected ones).
+
+    \b
+    Queries: --MODALITY ITEM, repeatable (e.g. --audio q.wav).
+    Gallery: the plural flag --MODALITYs SOURCE (--images, --texts, --audios, --3ds) or,
+    for any modality, --gallery-MODALITY SOURCE (--gallery-3d); repeatable. Either may be
+    pinned to a space: --text@clip, --images@clip.
+
+    \b
+    Example:
+      mcrgraph search --audio q.wav --images photos/ --top 10 --png grid.png
+      mcrgraph search --image dog.png --texts @captions.txt
+
+    An ITEM or SOURCE may be a folder (its files), @list.txt (one item per line; for text, one
+    caption per line) or @@x for an item that starts with @. Gallery embeddings are cached, so
+    searching the same gallery again does not encode it again."""
+    from rich.text import Text
+
+    from .graph import graph
+    from .tasks import search
+
+    g = graph()
+    known = {m for _, a in g.nx.nodes(data=True) for m in a["modalities"]}
+    qm, queries, gm, gallery = _search_flags(_modality_flags(list(ctx.args), "--audio q.wav --images photos/"), known)
+    path = g.plan(qm, gm)
+    results = search(qm, queries, gm, gallery, top=top, path=path, graph=g, progress=progress)
+    if png:
+        from .drawing import draw_retrieval
+
+        draw_retrieval(queries, results, png, title=path.describe())
+        err.print(f"wrote {png}")
+    if as_json:
+        click.echo(json.dumps({"path": path.describe(), "query_modality": qm, "gallery_modality": gm, "gallery": len(gallery), "results": [
+            {"query": q, "hits": [{"rank": r, "index": h.index, "item": h.item, "score": h.score} for r, h in enumerate(hits, 1)]}
+            for q, hits in zip(queries, results)]}, indent=2))
+        return
+    out.print(f"path: {path.describe()}")
+    for q, hits in zip(queries, results):
+        out.print(Text(f"{qm} {q}: best {len(hits)} of {len(gallery)} {gm} items", style="bold"))
+        table = Table()
+        table.add_column("rank", justify="right")
+        table.add_column("score", justify="right")
+        table.add_column("item")
+        for r, h in enumerate(hits, 1):
+            table.add_row(str(r), f"{h.score:.4f}", Text(str(h.item)))
+        out.print(table)

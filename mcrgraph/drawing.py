@@ -1,4 +1,4 @@
-"""Drawing the graph to a PNG (needs matplotlib: pip install 'mcrgraph[plot]')."""
+"""Drawing to PNG: the graph, and embeddings in 2-D (needs matplotlib: pip install 'mcrgraph[plot]')."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ from .errors import MCRGraphError
 from .store import atomic_write_bytes
 
 
-def draw_graph(g: nx.MultiGraph, path: str | Path) -> None:
+def _pyplot():
     try:
         import matplotlib
 
@@ -18,6 +18,18 @@ def draw_graph(g: nx.MultiGraph, path: str | Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise MCRGraphError("drawing needs matplotlib: pip install 'mcrgraph[plot]'") from None
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    _pyplot().close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def draw_graph(g: nx.MultiGraph, path: str | Path) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
     pos = nx.spring_layout(nx.Graph(g), seed=0)
     plugins = [n for n, a in g.nodes(data=True) if a["kind"] == "plugin"]
@@ -41,7 +53,101 @@ def draw_graph(g: nx.MultiGraph, path: str | Path) -> None:
                  "blue: trained connection; dashed grey: shared modality, not yet connected", fontsize=9)
     ax.margins(0.25)  # room for the labels of nodes at the edges
     ax.axis("off")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(Path(path), buf.getvalue())
+    _save(fig, path)
+
+
+def draw_embeddings(panels: dict[str, dict[str, tuple]], path: str | Path, title: str = "") -> None:
+    """One scatter per panel: ``{panel: {group: (embeddings (n, d), labels)}}``, each panel
+    projected to 2-D by its own PCA; labels are written at their points, groups get colours."""
+    import torch
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), dpi=110, squeeze=False)
+    colours = ["#d62828", "#1d3557", "#2a9d8f", "#f4a261"]
+    for ax, (name, groups) in zip(axes[0], panels.items()):
+        allx = torch.cat([torch.as_tensor(e, dtype=torch.float32) for e, _ in groups.values()])
+        mean = allx.mean(0)
+        _, _, v = torch.pca_lowrank(allx - mean, q=2, center=False)
+        for colour, (group, (emb, labels)) in zip(colours, groups.items()):
+            xy = ((torch.as_tensor(emb, dtype=torch.float32) - mean) @ v).numpy()
+            ax.scatter(xy[:, 0], xy[:, 1], s=14, c=colour, alpha=0.35, label=group)
+            for (x, y), lab in zip(xy, labels):
+                ax.annotate(str(lab), (x, y), fontsize=6, color=colour, ha="center", va="center")
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def _thumbnail(item, size: int = 160):
+    """The picture in ``item`` (an image file's path) as an RGB array, or None when it is not one."""
+    import os
+
+    if not isinstance(item, (str, os.PathLike)):
+        return None
+    p = Path(item)
+    if p.suffix.lower() not in {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"} or not p.is_file():
+        return None
+    try:
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            im.thumbnail((size, size))
+            return np.asarray(im)
+    except Exception:  # noqa: BLE001 - an unreadable picture is shown by name instead
+        return None
+
+
+def _short_name(item, width: int = 18) -> str:
+    import os
+    import textwrap
+
+    text = (os.path.basename(os.fspath(item)) or str(item)) if isinstance(item, (str, os.PathLike)) else f"<{type(item).__name__}>"
+    text = text if len(text) <= 3 * width else text[: 3 * width - 1] + "…"
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
+
+
+def draw_retrieval(queries, results, path: str | Path, title: str = "", max_rows: int = 20) -> None:
+    """A retrieval grid: one row per query (the first ``max_rows``), the query first, then its
+    hits best first, each titled with its rank and score. Hits are objects with ``.item`` and
+    ``.score`` (mcrgraph.Hit); image files are drawn as thumbnails, other items by name."""
+    from .errors import DataError
+
+    rows = list(zip(queries, results))[:max_rows]
+    if not rows:
+        raise DataError("nothing to draw: no queries")
+    plt = _pyplot()
+    cols = 1 + max(len(hits) for _, hits in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.8 * cols, 1.9 * len(rows) + 0.4), dpi=100, squeeze=False)
+    for r, (query, hits) in enumerate(rows):
+        cells = [(query, "query")] + [(h.item, f"#{rank}  {h.score:.3f}") for rank, h in enumerate(hits, 1)]
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(cells):
+                ax.axis("off")
+                continue
+            item, head = cells[c]
+            picture = _thumbnail(item)
+            if picture is not None:
+                ax.imshow(picture)
+                ax.set_xlabel(_short_name(item), fontsize=6)
+            else:
+                ax.text(0.5, 0.5, _short_name(item), ha="center", va="center", fontsize=7, transform=ax.transAxes)
+            if c == 0:
+                ax.set_facecolor("#eef4f8")
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("#219ebc")
+                    spine.set_linewidth(2)
+            ax.set_title(head, fontsize=8)
+    if len(queries) > len(rows):
+        title = f"{title} (first {len(rows)} of {len(queries)} queries)".strip()
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

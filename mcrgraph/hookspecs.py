@@ -3,7 +3,7 @@ named like these; it is found through the ``mcrgraph`` entry-point group or pass
 ``mcrgraph.register()``. Every hook is optional."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from pluggy import HookimplMarker, HookspecMarker
 
@@ -27,3 +27,10 @@ def default_items(mcr: "MCR", modality: str, role: str) -> Optional[Sequence[Any
     """Items of ``modality`` for ``mcr`` that a connect may use when the user gives none.
     ``role`` is ``"via"`` (the shared modality's items) or ``"memory"`` (unpaired items of a
     non-shared modality). Return None when the plugin has nothing for that MCR."""
+
+
+@hookspec
+def evaluate_space(space: "MCR") -> Optional[Mapping[str, Mapping[str, Mapping[str, float]]]]:  # noqa: F821
+    """Held-out results the plugin can measure in ``space`` (any MCR, such as a connected space
+    over the plugin's own spaces), as tables: ``{title: {row: {column: value}}}``.
+    ``mcrgraph connect`` prints them after training. Return None when there are none."""

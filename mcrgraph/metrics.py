@@ -23,6 +23,17 @@ def retrieval(sim: torch.Tensor, query_labels, gallery_labels, ks=(1, 5)) -> dic
 
 
 def chance(query_labels, gallery_labels, ks=(1, 5)) -> dict[str, float]:
-    """Expected R@k of a random ranking (one relevant item per query: k / gallery size)."""
-    n = len(gallery_labels)
-    return {f"r{k}": min(1.0, k / n) for k in ks}
+    """Expected R@k of a random ranking: with r relevant items among n, 1 - C(n-r, k) / C(n, k)
+    (k / n when each query has one), averaged over queries that have a relevant item."""
+    q = torch.as_tensor(query_labels)
+    g = torch.as_tensor(gallery_labels)
+    r = (q[:, None] == g[None, :]).sum(dim=1).double()
+    r = r[r > 0]
+    n = len(g)
+    out = {}
+    for k in ks:
+        miss = torch.ones_like(r)
+        for i in range(min(k, n)):
+            miss = miss * ((n - r - i).clamp_min(0) / (n - i))
+        out[f"r{k}"] = (1 - miss).mean().item() if len(r) else 0.0
+    return out

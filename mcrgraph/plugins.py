@@ -19,7 +19,7 @@ from . import hookspecs
 from .errors import DuplicateMCRError, MCRGraphError, UnknownMCRError
 from .mcr import MCR, MODALITY_RE, NAME_RE
 
-DEFAULT_PLUGINS = ("mcrgraph.default_plugins.synthetic",)
+DEFAULT_PLUGINS = ("mcrgraph.default_plugins.synthetic", "mcrgraph.default_plugins.mini")
 ENTRY_POINT_GROUP = "mcrgraph"
 
 

@@ -62,8 +62,9 @@ QUICK = {"epochs": 2, "batch_size": 16}
 
 @pytest.fixture
 def only_fakes(fakes):
-    """The fake spaces without the built-in synthetic ones (for exact planner answers)."""
+    """The fake spaces without the built-in ones (for exact planner answers)."""
     mcrgraph.unregister("synthetic")
+    mcrgraph.unregister("mini")
     return fakes
 
 

@@ -1,0 +1,58 @@
+"""The embedded default spaces ``mini-clip`` (image, text), ``mini-clap`` (audio, text) and
+``mini-ulip`` (3d, image), trained on the bundled mini world; they offer its captions and
+memories as default connect data and report held-out retrieval after a connect."""
+from __future__ import annotations
+
+import mcrgraph
+from mcrgraph.mini.space import MiniMCR
+from mcrgraph.mini.towers import SPACES
+
+
+@mcrgraph.hookimpl
+def register_mcrs(register):
+    for name in SPACES:
+        register(MiniMCR(name))
+
+
+@mcrgraph.hookimpl
+def default_items(mcr, modality, role):
+    if not isinstance(mcr, MiniMCR):
+        return None
+    from mcrgraph.mini.world import bundled
+
+    world = bundled()
+    if role == "via" and modality == "text":
+        return world.captions()
+    if role in ("via", "memory") and modality in ("image", "audio", "3d"):
+        return world.ids("memory", modality)
+    return None
+
+
+def _from(space, modality: str, plugin_space: str) -> bool:
+    try:
+        return modality in space.modalities and space.route(modality)[0] == plugin_space
+    except Exception:  # a space whose parents are missing has nothing to report
+        return False
+
+
+@mcrgraph.hookimpl
+def evaluate_space(space):
+    """Held-out retrieval on the bundled world when ``space`` holds mini-clap's audio and
+    mini-clip's images (or mini-ulip's point clouds)."""
+    if not _from(space, "audio", "mini-clap"):
+        return None
+    from mcrgraph.mini.evaluate import audio_3d, audio_image
+
+    tables = {}
+    if _from(space, "image", "mini-clip"):
+        tables["held-out audio<->image retrieval, mini world"] = audio_image(space)
+    if _from(space, "3d", "mini-ulip"):
+        tables["held-out audio->3d retrieval, mini world"] = audio_3d(space)
+    return tables or None
+
+
+@mcrgraph.hookimpl
+def register_commands(cli):
+    from mcrgraph.mini.report import eval_mini
+
+    cli.commands["eval"].add_command(eval_mini)

@@ -1,0 +1,130 @@
+"""Held-out retrieval in the mini world: each mini space on its own (in-space), and the
+audio<->image groups that connected spaces are judged on."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+import mcrgraph
+from mcrgraph.metrics import retrieval
+
+from .world import World
+
+
+def encode_inputs(space: mcrgraph.MCR, modality: str, inputs: Sequence, batch: int = 256) -> torch.Tensor:
+    """Encode raw inputs (arrays or texts) in batches, bypassing the cache: training
+    evaluations must not fill the user's cache with throwaway towers."""
+    parts = [space.encode(modality, list(inputs[i:i + batch])) for i in range(0, len(inputs), batch)]
+    return torch.cat(parts) if parts else torch.zeros(0, space.dim)
+
+
+def first_captions(world: World, kind: str, concepts: Sequence[int]) -> list[str]:
+    return [getattr(world.concepts[c], kind)[0] for c in concepts]
+
+
+def _to_text(space, world, modality, caption_kind, mask_fn=None) -> dict[str, float]:
+    inputs, labels = world.arrays("heldout", modality)
+    groups = {"all": np.ones(len(labels), bool)}
+    if mask_fn:
+        groups.update(mask_fn(labels))
+    concepts = sorted(set(labels.tolist()))
+    gallery = encode_inputs(space, "text", first_captions(world, caption_kind, concepts))
+    queries = encode_inputs(space, modality, inputs)
+    out = {}
+    for group, mask in groups.items():
+        if mask.any():
+            sim = queries[torch.from_numpy(mask)] @ gallery.T
+            out[f"{modality}->text R@1 ({group})"] = round(retrieval(sim, labels[mask], concepts)["r1"], 4)
+            out[f"chance ({group})"] = round(1 / len(concepts), 4)
+    return out
+
+
+def in_space(name: str, towers, world: World) -> dict[str, float]:
+    """Held-out retrieval inside one mini space (towers or an MCR)."""
+    from .space import MiniMCR
+
+    space = towers if isinstance(towers, mcrgraph.MCR) else MiniMCR(name, towers=towers)
+    if name == "mini-clip":
+        kinds = np.array([c.kind for c in world.concepts])
+        return _to_text(space, world, "image", "image_captions", lambda lab: {k: kinds[lab] == k for k in sorted(set(kinds[lab]))})
+    if name == "mini-clap":
+        data = world.split("heldout")
+        kinds = np.array([c.kind for c in world.concepts])
+        src = data["audio_source"]
+
+        def groups(lab):
+            g = {s: src == s for s in sorted(set(src.tolist()))}
+            g["asterisk digits"] = (src == "asterisk") & (kinds[lab] == "digit")
+            return g
+
+        return _to_text(space, world, "audio", "audio_captions", groups)
+    pts, pl = world.arrays("heldout", "3d")
+    img, il = world.arrays("heldout", "image")
+    keep = np.isin(il, pl)
+    sim = encode_inputs(space, "3d", pts) @ encode_inputs(space, "image", img[keep]).T
+    r = retrieval(sim, pl, il[keep])
+    return {"3d->image R@1": round(r["r1"], 4), "3d->image mAP": round(r["map"], 4), "chance": round(1 / len(set(pl.tolist())), 4)}
+
+
+def audio_groups(world: World) -> dict[str, np.ndarray]:
+    """Held-out audio query groups: the real voice's digits and all its words, the festival
+    voices, and the event sounds."""
+    data = world.split("heldout")
+    src, lab = data["audio_source"], data["audio_concept"].astype(np.int64)
+    kinds = np.array([c.kind for c in world.concepts])[lab]
+    groups = {
+        "real voice, digits": (src == "asterisk") & (kinds == "digit"),
+        "real voice, all words": src == "asterisk",
+        "festival voices": np.char.startswith(src.astype(str), "festival"),
+        "event sounds vs emoji": src == "event",
+    }
+    return {k: v for k, v in groups.items() if v.any()}
+
+
+def audio_image(space: mcrgraph.MCR, world: World | None = None, pins: tuple[str, str] = ("audio", "image")) -> dict[str, dict[str, float]]:
+    """Held-out audio->image and image->audio retrieval in ``space`` (bundled items, through
+    ``mcrgraph.embed``), per audio group; the gallery holds every held-out image of the
+    group's concepts."""
+    from .world import bundled
+
+    world = world or bundled()
+    a_mod, i_mod = pins
+    _, a_lab = world.arrays("heldout", "audio")
+    _, i_lab = world.arrays("heldout", "image")
+    ea = mcrgraph.embed(space, a_mod, world.ids("heldout", "audio"))
+    ei = mcrgraph.embed(space, i_mod, world.ids("heldout", "image"))
+    return _cross(ea, a_lab, ei, i_lab, audio_groups(world), ("audio", "image"))
+
+
+def _cross(eq, q_lab, eg, g_lab, groups, names) -> dict[str, dict[str, float]]:
+    from mcrgraph.metrics import chance
+
+    out = {}
+    q, g = names
+    for group, mask in groups.items():
+        keep = np.isin(g_lab, np.unique(q_lab[mask]))
+        if not keep.any():
+            continue
+        qm, gm = torch.from_numpy(mask), torch.from_numpy(keep)
+        fwd = retrieval(eq[qm] @ eg[gm].T, q_lab[mask], g_lab[keep])
+        back = retrieval(eg[gm] @ eq[qm].T, g_lab[keep], q_lab[mask])
+        out[group] = {
+            f"{q}->{g} R@1": fwd["r1"], f"{q}->{g} R@5": fwd["r5"], f"{q}->{g} mAP": fwd["map"], f"{g}->{q} R@1": back["r1"],
+            "chance R@1": chance(q_lab[mask], g_lab[keep])["r1"], "queries": int(mask.sum()), "gallery": int(keep.sum()),
+        }
+    return out
+
+
+def audio_3d(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[str, float]]:
+    """Held-out audio->3d retrieval (a multi-hop path), per audio group that has 3d concepts."""
+    from .world import bundled
+
+    world = world or bundled()
+    _, a_lab = world.arrays("heldout", "audio")
+    _, p_lab = world.arrays("heldout", "3d")
+    ea = mcrgraph.embed(space, "audio", world.ids("heldout", "audio"))
+    ep = mcrgraph.embed(space, "3d", world.ids("heldout", "3d"))
+    groups = {k: v & np.isin(a_lab, p_lab) for k, v in audio_groups(world).items()}
+    return _cross(ea, a_lab, ep, p_lab, {k: v for k, v in groups.items() if v.any()}, ("audio", "3d"))

@@ -1,0 +1,51 @@
+"""The paired oracle: C-MCR's projectors trained WITH audio-image pairs (held-out concepts'
+memories matched by concept label) as well as the captions. It is the upper bound a connector
+trained without pairs is measured against; no user-facing connector is built this way."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import mcrgraph
+from mcrgraph import __version__
+from mcrgraph.card import ConnectorCard, SpaceRef
+from mcrgraph.connected import ConnectedMCR
+from mcrgraph.methods import TrainingData, cmcr
+
+from .world import World, bundled
+
+
+def concept_pairs(a_lab: np.ndarray, b_lab: np.ndarray, per_concept: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (i, j) with a_lab[i] == b_lab[j]: ``per_concept`` random pairs per shared concept."""
+    rng = np.random.default_rng(seed)
+    ia, ib = [], []
+    for c in np.intersect1d(a_lab, b_lab):
+        a, b = np.flatnonzero(a_lab == c), np.flatnonzero(b_lab == c)
+        ia.append(rng.choice(a, per_concept))
+        ib.append(rng.choice(b, per_concept))
+    return np.concatenate(ia), np.concatenate(ib)
+
+
+def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 20, **options) -> ConnectedMCR:
+    """mini-clip + mini-clap joined by C-MCR heads trained on captions and audio-image pairs."""
+    world = world or bundled()
+    clip, clap = mcrgraph.get_mcr("mini-clip"), mcrgraph.get_mcr("mini-clap")
+    captions = world.captions()
+    _, i_lab = world.arrays("memory", "image")
+    _, a_lab = world.arrays("memory", "audio")
+    ii, ia = concept_pairs(i_lab, a_lab, per_concept, seed)
+    images = mcrgraph.embed(clip, "image", world.ids("memory", "image"))[torch.from_numpy(ii)]
+    audio = mcrgraph.embed(clap, "audio", world.ids("memory", "audio"))[torch.from_numpy(ia)]
+    data = TrainingData(
+        via_a=torch.cat([mcrgraph.embed(clip, "text", captions), images]),
+        via_b=torch.cat([mcrgraph.embed(clap, "text", captions), audio]),
+    )
+    cfg = cmcr.Config(seed=seed, **options)
+    trained = cmcr.train(data, cfg)
+    card = ConnectorCard(
+        name="paired-oracle", method=cmcr.NAME, via="text",
+        spaces=[SpaceRef(name=s.name, dim=s.dim, modalities=list(s.modalities), fingerprint=s.fingerprint()) for s in (clip, clap)],
+        modalities=["image", "text", "audio"], dim=trained.dim, config=cfg.model_dump(), metrics=trained.metrics,
+        weights_sha256="not stored", mcrgraph_version=__version__, origin="paired oracle (trained with audio-image pairs)",
+    )
+    return ConnectedMCR(card, None, tensors=trained.tensors)

@@ -1,0 +1,183 @@
+"""``mcrgraph eval mini``: held-out retrieval in the bundled mini world for every connector
+variant, the paired oracle, a multi-hop path to 3d, and each mini encoder on its own."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from rich.console import Console
+
+import mcrgraph
+from mcrgraph.metrics import retrieval
+from mcrgraph.store import atomic_write_bytes
+
+from .evaluate import audio_3d, audio_image, first_captions, in_space
+from .oracle import paired_oracle
+from .world import bundled
+
+VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MCR)
+    "no connection (untrained C-MCR heads)": dict(method="c-mcr", epochs=0),
+    "C-MCR, text-text loss only": dict(method="c-mcr", memories={}),
+    "C-MCR, full": dict(method="c-mcr"),
+    "Ex-MCR, full": dict(method="ex-mcr"),
+    "Ex-MCR, no f1": dict(method="ex-mcr", f1=False),
+    "Ex-MCR, text-centric tuples only": dict(method="ex-mcr", centres=["via"]),
+    "Ex-MCR, text-text loss only (not dense)": dict(method="ex-mcr", dense=False),
+}
+QUICK = ("no connection (untrained C-MCR heads)", "C-MCR, text-text loss only", "C-MCR, full", "Ex-MCR, full")
+
+
+def image_text(space: mcrgraph.MCR) -> float:
+    """Held-out image->text R@1 (one caption per concept): what mini-clip's own retrieval
+    becomes inside ``space``."""
+    world = bundled()
+    _, lab = world.arrays("heldout", "image")
+    concepts = sorted(set(lab.tolist()))
+    ei = mcrgraph.embed(space, "image", world.ids("heldout", "image"))
+    et = mcrgraph.embed(space, "text", first_captions(world, "image_captions", concepts))
+    return retrieval(ei @ et.T, lab, concepts)["r1"]
+
+
+def _mean(runs: list[dict]) -> dict:
+    if len(runs) == 1:
+        return runs[0]
+    return {g: {k: float(np.mean([r[g][k] for r in runs])) for k in runs[0][g]} for g in runs[0]}
+
+
+GAP_PANELS = ("no connection (untrained C-MCR heads)", "C-MCR, full", "Ex-MCR, full")
+
+
+def draw_gap(spaces: dict[str, mcrgraph.MCR], path: str | Path) -> None:
+    """Held-out digits (real voice and festival) and digit images in 2-D, in each space."""
+    from mcrgraph.drawing import draw_embeddings
+
+    world = bundled()
+    _, a_lab = world.arrays("heldout", "audio")
+    _, i_lab = world.arrays("heldout", "image")
+    names = np.array([c.name for c in world.concepts])
+    digit = np.array([c.kind == "digit" for c in world.concepts])
+    a_ids = world.ids("heldout", "audio", digit[a_lab])
+    i_ids = world.ids("heldout", "image", digit[i_lab])
+    rng = np.random.default_rng(0)
+    i_pick = sorted(rng.choice(len(i_ids), min(len(i_ids), 120), replace=False))
+    i_ids = [i_ids[k] for k in i_pick]
+    panels = {}
+    for title, space in spaces.items():
+        panels[title] = {
+            "audio (held-out voices)": (mcrgraph.embed(space, "audio", a_ids), names[[world.label(x) for x in a_ids]]),
+            "image (held-out digits)": (mcrgraph.embed(space, "image", i_ids), names[[world.label(x) for x in i_ids]]),
+        }
+    draw_embeddings(panels, path, title="mini world: audio and image embeddings of held-out digits (PCA per panel)")
+
+
+def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tuple[str, ...] = ()) -> dict:
+    """Every measurement; with ``keep``, also the first seed's spaces of those rows under "spaces"."""
+    clip = mcrgraph.get_mcr("mini-clip")
+    results: dict = {"encoders": {n: in_space(n, mcrgraph.get_mcr(n), bundled()) for n in ("mini-clip", "mini-clap", "mini-ulip")},
+                     "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {}}
+    kept = {}
+    variants = {k: v for k, v in VARIANTS.items() if not quick or k in QUICK}
+    for row, options in variants.items():
+        start, runs, texts = time.time(), [], []
+        for s in seeds:
+            space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress, **options)
+            runs.append(audio_image(space))
+            texts.append(image_text(space))
+            if row in keep and row not in kept:
+                kept[row] = space
+        results["audio_image"][row] = _mean(runs)
+        results["image_text"][row] = float(np.mean(texts))
+        results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
+    start = time.time()
+    oracles = [paired_oracle(seed=s) for s in seeds]
+    results["audio_image"]["paired oracle (trained with audio-image pairs)"] = _mean([audio_image(o) for o in oracles])
+    results["image_text"]["paired oracle (trained with audio-image pairs)"] = float(np.mean([image_text(o) for o in oracles]))
+    results["seconds"]["paired oracle (trained with audio-image pairs)"] = round((time.time() - start) / len(seeds), 1)
+    hops = []
+    for s in seeds:
+        first = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s)
+        hops.append(audio_3d(mcrgraph.connect(first, "mini-ulip", via="image", save=False, seed=s)))
+    results["audio_3d"] = {"connect(connect(mini-clip, mini-clap), mini-ulip, via=image), C-MCR": _mean(hops)}
+    return results, kept
+
+
+def _by_group(table: dict) -> dict[str, dict[str, dict]]:
+    """{variant: {group: metrics}} -> {group: {variant: metrics}}."""
+    out: dict = {}
+    for variant, groups in table.items():
+        for group, m in groups.items():
+            out.setdefault(group, {})[variant] = m
+    return out
+
+
+def _chance_row(group_rows: dict) -> dict:
+    m = next(iter(group_rows.values()))
+    return {k: m["chance R@1"] for k in m if k.endswith("R@1")} | {"queries": m["queries"], "gallery": m["gallery"]}
+
+
+def tables(results: dict) -> dict[str, dict[str, dict]]:
+    """Every result as ``{title: {row: {column: value}}}``."""
+    out = {}
+    for group, rows in _by_group(results["audio_image"]).items():
+        out[f"audio<->image, {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
+    for group, rows in _by_group(results["audio_3d"]).items():
+        out[f"audio->3d (multi-hop), {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
+    out["mini-clip's image->text R@1 inside each space"] = {k: {"R@1": v} for k, v in results["image_text"].items()}
+    for name, m in results["encoders"].items():
+        out[f"{name} on its own (held-out, in-space)"] = {k: {"value": v} for k, v in m.items()}
+    return out
+
+
+def markdown(all_tables: dict, title: str, machine: dict) -> str:
+    lines = [f"# {title}", "", f"Machine: {machine}", ""]
+    for name, rows in all_tables.items():
+        cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+        lines += [f"## {name}", "", "| | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for row, m in rows.items():
+            lines.append(f"| {row} | " + " | ".join(f"{m[c]:.3f}" if isinstance(m.get(c), float) else str(m.get(c, "-")) for c in cols) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@click.command("mini")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds; every trained row is a mean over them.")
+@click.option("--quick", is_flag=True, help="Only chance, no connection, C-MCR (text-only, full), Ex-MCR full, the oracle and multi-hop.")
+@click.option("--out", type=click.Path(file_okay=False), help="Also write results.json and results.md to this folder.")
+@click.option("--png", type=click.Path(dir_okay=False), help="Also draw held-out digit audio and images in 2-D before and after connection.")
+@click.option("--progress/--no-progress", default=True, help="Progress bars while training.")
+def eval_mini(seeds, quick, out, png, progress):
+    """Held-out retrieval in the bundled mini world: audio<->image (real-voice digits, all
+    real-voice words, festival voices, event sounds vs emoji) for chance, no connection,
+    C-MCR and Ex-MCR with ablations, and the paired oracle (the same heads trained WITH
+    audio-image pairs, the upper bound); multi-hop audio->3d; mini-clip's image->text before
+    and after connection; and each mini encoder on its own. Nothing is stored but --out."""
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"seeds are whole numbers separated by commas, got {seeds!r}", param_hint="--seeds") from None
+    if not seed_list:
+        raise click.BadParameter("give at least one seed", param_hint="--seeds")
+    from mcrgraph.cli import result_table
+
+    console = Console(highlight=False)
+    start = time.time()
+    results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else ())
+    if png:
+        draw_gap(spaces, png)
+        console.print(f"wrote {png}")
+    all_tables = tables(results)
+    for name, rows in all_tables.items():
+        console.print(result_table(name, rows))
+    machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+               "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)}
+    if out:
+        title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}"
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "results": results}, indent=2).encode())
+        atomic_write_bytes(Path(out) / "results.md", markdown(all_tables, title, machine).encode())
+        console.print(f"wrote {out}/results.json and results.md")
