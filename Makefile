@@ -24,14 +24,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/mcrgraph connect synth-clip synth-clap --via text --overwrite
+	$(BIN)/mcrgraph connect mini-clip mini-clap --via text --overwrite
 	$(BIN)/mcrgraph plan audio image
-	$(BIN)/mcrgraph synthetic-eval
-	$(BIN)/mcrgraph connect synth-clip synth-clap --via text --method ex-mcr --overwrite
-	$(BIN)/mcrgraph synthetic-eval synth-clap-into-synth-clip
-	$(BIN)/mcrgraph connect synth-clip synth-ulip --via image --method ex-mcr --overwrite
-	$(BIN)/mcrgraph plan audio 3d
-	$(BIN)/mcrgraph synthetic-eval --path audio 3d
 
 test: $(VENV)/.installed system-deps
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import traceback
 
 import click
@@ -14,7 +15,7 @@ from .errors import MCRGraphError, UnknownMCRError
 from .items import parse_assignment, read_items
 from .methods import METHODS
 
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)  # tables stay whole in logs
 err = Console(stderr=True, highlight=False)
 
 
@@ -71,7 +72,9 @@ def plugins_cmd(as_json):
         for name in info.mcrs:
             try:
                 m = get_mcr(name)
-                spaces.append(f"{name} ({'/'.join(m.modalities)}, {m.dim}-d)")
+                present = m.weights_present()
+                weights = "" if present is None else ", weights present" if present else ", WEIGHTS MISSING"
+                spaces.append(f"{name} ({'/'.join(m.modalities)}, {m.dim}-d{weights})")
             except MCRGraphError as e:
                 spaces.append(f"{name} (unavailable: {e})")
         rows.append([info.name, info.source, "\n".join(spaces) or "-", "ok" if info.error is None else f"FAILED: {info.error}"])
@@ -180,8 +183,11 @@ def _cell(value) -> str:
 
 def result_table(title: str, rows) -> Table:
     """``{row: {column: value}}`` as a table; floats with three decimals."""
-    columns = list(dict.fromkeys(c for r in rows.values() for c in r))
-    return _table(title, ["", *columns], [[name, *(_cell(r.get(c, "")) for c in columns)] for name, r in rows.items()])
+    columns = list(dict.fromkeys(c for r in reversed(rows.values()) for c in r))  # a first row (chance) may lack some
+    table = _table(title, ["", *columns], [[name, *(_cell(r.get(c, "")) for c in columns)] for name, r in rows.items()])
+    for col in table.columns[1:]:
+        col.justify = "right"
+    return table
 
 
 @cli.group("eval")
@@ -203,20 +209,8 @@ def plan_cmd(a, b):
 
 def _pairs(args: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    i = 0
-    while i < len(args):
-        tok = args[i]
-        if not tok.startswith("--") or len(tok) < 3:
-            raise click.UsageError(f"expected --MODALITY ITEM, got {tok!r} (e.g. --audio dog.wav --image dog.png)")
-        key, sep, value = tok[2:].partition("=")
-        if key == "debug":
-            raise click.UsageError("--debug goes before the command: mcrgraph --debug similarity ...")
-        if not sep:
-            if i + 1 >= len(args):
-                raise click.UsageError(f"{tok} needs an item")
-            value, i = args[i + 1], i + 1
+    for key, value in _modality_flags(args, "--audio dog.wav --image dog.png"):
         found.setdefault(key, []).append(value)
-        i += 1
     if len(found) != 2:
         raise click.UsageError(f"give items of exactly two modalities, e.g. --audio a.wav --image b.png (got {', '.join(found) or 'none'})")
     return found

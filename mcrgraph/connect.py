@@ -118,7 +118,7 @@ def connect(
         folder = connectors.save(card, weights, overwrite=overwrite) if save else None
         if checkpoint:
             checkpoint.clear()
-    return ConnectedMCR(card, folder, tensors=trained.tensors)
+    return ConnectedMCR(card, folder, tensors=trained.tensors, parents=[space_a, space_b])
 
 
 def _job(method: str, cfg, refs: list[DataRef], spaces: list[SpaceRef]) -> str:

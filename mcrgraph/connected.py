@@ -16,7 +16,8 @@ class ConnectedMCR(MCR):
     cache = False  # its parents cache; the heads are cheap
     batch_size = 1 << 30  # hand whole lists to the parents, which batch themselves
 
-    def __init__(self, card: ConnectorCard, folder: Path | None = None, tensors: dict[str, torch.Tensor] | None = None):
+    def __init__(self, card: ConnectorCard, folder: Path | None = None, tensors: dict[str, torch.Tensor] | None = None,
+                 parents: list[MCR] | None = None):
         self.card = card
         self.folder = folder
         self.name = card.name
@@ -24,7 +25,7 @@ class ConnectedMCR(MCR):
         self.dim = card.dim
         self._tensors = tensors
         self._heads = None
-        self._parents: list[MCR] | None = None
+        self._parents: list[MCR] | None = parents  # given: the very objects it was trained on
 
     # -- lazily resolved parts -------------------------------------------------
     def parents(self) -> list[MCR]:

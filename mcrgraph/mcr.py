@@ -54,6 +54,11 @@ class MCR:
         self.__dict__["_mcrgraph_fingerprint"] = h.hexdigest()
         return self.__dict__["_mcrgraph_fingerprint"]
 
+    def weights_present(self) -> bool | None:
+        """Whether the weights this space needs are on disk (checked without loading them);
+        None when the space has no weights of its own. ``mcrgraph plugins`` shows it."""
+        return None
+
     def route(self, modality: str) -> list[str]:
         """The spaces an item of ``modality`` (``m`` or ``m@space``) passes through, from the
         plugin space that encodes it up to this one. A plugin space is its own route."""

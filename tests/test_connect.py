@@ -163,3 +163,13 @@ def test_unsaved_space_cannot_be_parent_of_a_saved_one(fakes):
 def test_single_string_is_not_taken_for_items(fakes):
     with pytest.raises(mcrgraph.DataError, match="items must be a list"):
         mcrgraph.embed(fakes["fa"], "text", "a caption")
+
+
+def test_unsaved_space_connects_again_even_when_a_stored_one_has_its_name(fakes):
+    """An unsaved connected space keeps the very parents it was trained on: connecting it
+    again must not look up the stored connector of the same name (other weights)."""
+    mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK)  # stored as fa+fb
+    fresh = mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config={**QUICK, "seed": 5}, save=False)
+    hop = mcrgraph.connect(fresh, "fc", via="image", items=[f"k{i}" for i in range(40)], config=QUICK, save=False)
+    assert hop.parents()[0] is fresh
+    assert hop.encode("audio", ["k1", "k2"]).shape == (2, hop.dim)

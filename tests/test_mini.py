@@ -88,17 +88,17 @@ def connected():
     return {"untrained": audio_image(untrained), "full": audio_image(full), "full_space": full}
 
 
-CONNECT_EPOCHS = 20
+CONNECT_EPOCHS = 60  # the default
 
 
 def test_full_cmcr_beats_no_connection_by_a_clear_margin(connected):
     """End to end on the shipped world, fewer epochs than the default: real-voice words and
     event sounds retrieve their images far better than untrained heads do."""
     for group in ("real voice, all words", "event sounds vs emoji", "festival voices"):
-        before = connected["untrained"][group]["audio->image R@1"]
-        after = connected["full"][group]["audio->image R@1"]
-        assert after > before + 0.15, (group, before, after)
-        assert after > 3 * connected["full"][group]["chance R@1"], group
+        before = connected["untrained"][group]["R@1"]
+        after = connected["full"][group]["R@1"]
+        assert after > before + 0.1, (group, before, after)
+        assert after > 4 * connected["full"][group]["chance R@1"], group
 
 
 def test_exmcr_leaves_mini_clip_untouched_and_cmcr_does_not():
@@ -112,6 +112,30 @@ def test_exmcr_leaves_mini_clip_untouched_and_cmcr_does_not():
 def test_cli_connect_prints_held_out_audio_image_retrieval():
     r = CliRunner().invoke(cli, ["connect", "mini-clip", "mini-clap", "--via", "text", "--epochs", "3", "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "held-out audio<->image retrieval, mini world" in r.output
+    assert "held-out audio->image retrieval, mini world" in r.output
     for group in ("real voice, digits", "event sounds vs emoji", "chance R@1"):
         assert group in r.output
+
+
+def test_eval_mini_quick_writes_json_markdown_and_png(tmp_path):
+    out, png = tmp_path / "results", tmp_path / "gap.png"
+    r = CliRunner().invoke(cli, ["eval", "mini", "--quick", "--no-progress", "--out", str(out), "--png", str(png)])
+    assert r.exit_code == 0, r.output
+    import json
+
+    data = json.loads((out / "results.json").read_text())["results"]
+    rows = data["audio_image"]
+    assert {"C-MCR, full", "Ex-MCR, full", "paired oracle (trained with audio-image pairs)"} <= set(rows)
+    for row in rows.values():
+        for m in row.values():
+            assert 0.0 <= m["R@1"] <= 1.0 and 0.0 <= m["mAP"] <= 1.0
+    assert data["image_text"]["Ex-MCR, full"] == data["image_text"]["mini-clip alone"]
+    assert set(data["audio_3d"]) and set(data["encoders"]) == {"mini-clip", "mini-clap", "mini-ulip"}
+    md = (out / "results.md").read_text()
+    assert "paired oracle" in md and "audio->3d (multi-hop)" in md
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_mini_refuses_bad_seeds():
+    r = CliRunner().invoke(cli, ["eval", "mini", "--seeds", "0,x"])
+    assert r.exit_code != 0 and "seeds are whole numbers" in r.output

@@ -16,7 +16,9 @@ def register_mcrs(register):
 
 @mcrgraph.hookimpl
 def default_items(mcr, modality, role):
-    if not isinstance(mcr, MiniMCR):
+    """The bundle's captions and memories, for a mini space or a space connected over them
+    (whose ``modality`` a mini space encodes)."""
+    if not (isinstance(mcr, MiniMCR) or _from(mcr, modality, *SPACES)):
         return None
     from mcrgraph.mini.world import bundled
 
@@ -28,9 +30,10 @@ def default_items(mcr, modality, role):
     return None
 
 
-def _from(space, modality: str, plugin_space: str) -> bool:
+def _from(space, modality: str, *plugin_spaces: str) -> bool:
+    """Whether ``space`` encodes ``modality`` through one of ``plugin_spaces``."""
     try:
-        return modality in space.modalities and space.route(modality)[0] == plugin_space
+        return modality in space.modalities and space.route(modality)[0] in plugin_spaces
     except Exception:  # a space whose parents are missing has nothing to report
         return False
 
@@ -45,9 +48,9 @@ def evaluate_space(space):
 
     tables = {}
     if _from(space, "image", "mini-clip"):
-        tables["held-out audio<->image retrieval, mini world"] = audio_image(space)
+        tables["held-out audio->image retrieval, mini world (R@k, mAP: audio queries)"] = audio_image(space)
     if _from(space, "3d", "mini-ulip"):
-        tables["held-out audio->3d retrieval, mini world"] = audio_3d(space)
+        tables["held-out audio->3d retrieval, mini world (R@k, mAP: audio queries)"] = audio_3d(space)
     return tables or None
 
 

@@ -111,7 +111,7 @@ def _cross(eq, q_lab, eg, g_lab, groups, names) -> dict[str, dict[str, float]]:
         fwd = retrieval(eq[qm] @ eg[gm].T, q_lab[mask], g_lab[keep])
         back = retrieval(eg[gm] @ eq[qm].T, g_lab[keep], q_lab[mask])
         out[group] = {
-            f"{q}->{g} R@1": fwd["r1"], f"{q}->{g} R@5": fwd["r5"], f"{q}->{g} mAP": fwd["map"], f"{g}->{q} R@1": back["r1"],
+            "R@1": fwd["r1"], "R@5": fwd["r5"], "mAP": fwd["map"], f"{g}->{q} R@1": back["r1"],
             "chance R@1": chance(q_lab[mask], g_lab[keep])["r1"], "queries": int(mask.sum()), "gallery": int(keep.sum()),
         }
     return out

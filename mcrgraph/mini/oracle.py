@@ -48,4 +48,4 @@ def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 
         modalities=["image", "text", "audio"], dim=trained.dim, config=cfg.model_dump(), metrics=trained.metrics,
         weights_sha256="not stored", mcrgraph_version=__version__, origin="paired oracle (trained with audio-image pairs)",
     )
-    return ConnectedMCR(card, None, tensors=trained.tensors)
+    return ConnectedMCR(card, None, tensors=trained.tensors, parents=[clip, clap])

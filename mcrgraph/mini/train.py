@@ -28,7 +28,7 @@ from .towers import SPACES, canonical_pose
 from .world import World
 
 # steps and batch per space, sized to train all three in well under 20 minutes on 2 cores
-PLAN = {"mini-clip": (900, 128), "mini-clap": (1800, 128), "mini-ulip": (900, 64)}
+PLAN = {"mini-clip": (900, 128), "mini-clap": (2700, 128), "mini-ulip": (900, 64)}
 TRAIN_POINTS = 512  # points per cloud during training: cheaper, and a sampling augmentation
 
 
