@@ -481,3 +481,63 @@ def search_cmd(ctx, top, as_json, png, progress):
         for r, h in enumerate(hits, 1):
             table.add_row(str(r), f"{h.score:.4f}", Text(str(h.item)))
         out.print(table)
+
+
+# -- localization heat maps (mcrgraph/localize.py) ------------------------------------------
+
+
+@cli.command("localize", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--png", type=click.Path(dir_okay=False), help="Draw the heat map over the image to this PNG file (needs matplotlib).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with every patch's score).")
+@click.pass_context
+def localize_cmd(ctx, png, as_json):
+    """Where in an image a query is: the query's cosine similarity with each patch of the
+    image, through the space where the two meet (one space, or connected ones). Needs a space
+    with dense (patch-level) image features, such as mini-clip or mini-ulip.
+
+    \b
+    Query: --MODALITY ITEM, once (e.g. --audio a.wav, --text "a dog"; may be pinned: --text@clip).
+    Image: --image ITEM, once (may be pinned: --image@mini-clip).
+
+    \b
+    Example:
+      mcrgraph localize --audio a.wav --image b.jpg --png out.png
+      mcrgraph localize --text "a handwritten seven" --image mini:heldout/image/800"""
+    from rich.text import Text
+
+    from .graph import graph
+    from .localize import localize, picture
+
+    flags = _modality_flags(list(ctx.args), "--audio a.wav --image b.jpg")
+    images = [(k, v) for k, v in flags if k.split("@")[0] == "image"]
+    queries = [(k, v) for k, v in flags if k.split("@")[0] != "image"]
+    if len(images) != 1 or len(queries) != 1:
+        raise click.UsageError("give one query and one image: --MODALITY ITEM --image ITEM (e.g. --audio a.wav --image b.jpg); "
+                               f"got {len(queries)} query and {len(images)} image flags")
+    (qm, query), (im, image) = queries[0], images[0]
+    hm = localize(qm, query, image, image_modality=im, graph=graph())
+    row, col, best = hm.peak
+    h, w = hm.scores.shape
+    if png:
+        from .drawing import draw_heatmap
+
+        def short(x):
+            return os.path.basename(x) if os.path.exists(x) else x if len(x) <= 40 else x[:39] + "…"
+
+        draw_heatmap(picture(image), hm.scores, png, title=f"{qm} {short(query)} on {short(image)}\n{hm.path.describe()}")
+        err.print(f"wrote {png}")
+    if as_json:
+        click.echo(json.dumps({"path": hm.path.describe(), "space": hm.space, "query_modality": qm, "query": query, "image": image,
+                               "grid": [h, w], "peak": {"row": row, "col": col, "score": best}, "score": hm.score,
+                               "scores": [[round(v, 6) for v in r] for r in hm.scores.tolist()]}, indent=2))
+        return
+    out.print(f"path: {hm.path.describe()}")
+    out.print(Text(f"peak: row {row}, column {col} of the {h}x{w} grid (0, 0 is the top left), cosine {best:.4f}; "
+                   f"whole image {hm.score:.4f}; lowest patch {float(hm.scores.min()):.4f}"))
+    table = Table(title=Text(f"{qm} {query} vs each patch of {image}"), title_justify="left")
+    table.add_column("")
+    for c in range(w):
+        table.add_column(str(c), justify="right")
+    for r, values in enumerate(hm.scores.tolist()):
+        table.add_row(str(r), *(Text(f"{v:.3f}", style="bold" if (r, c) == (row, col) else "") for c, v in enumerate(values)))
+    out.print(table)

@@ -89,6 +89,27 @@ class ConnectedMCR(MCR):
         with torch.inference_mode():
             return self.heads().apply(side, split_pin(sub)[0], emb).float().contiguous()
 
+    def dense_modalities(self) -> tuple[str, ...]:
+        """The modalities whose parent (the one that encodes them unpinned) has dense features."""
+        out = []
+        for m in self.modalities:
+            side, sub = self._side(m)
+            if split_pin(sub)[0] in self.parents()[side].dense_modalities():
+                out.append(m)
+        return tuple(out)
+
+    def encode_dense(self, modality, items):
+        """The parent's patch embeddings, each passed through this connector's head (row by row:
+        the heads' BatchNorm is in eval mode, so a patch maps as a whole item would)."""
+        from .localize import embed_dense
+
+        side, sub = self._side(modality)
+        dense = embed_dense(self.parents()[side], sub, items)
+        n, h, w, d = dense.shape
+        with torch.inference_mode():
+            flat = self.heads().apply(side, split_pin(sub)[0], dense.reshape(n * h * w, d))
+            return flat.float().reshape(n, h, w, -1).contiguous()
+
     def route(self, modality: str) -> list[str]:
         side, sub = self._side(modality)
         return self.parents()[side].route(sub) + [self.name]

@@ -151,3 +151,43 @@ def draw_retrieval(queries, results, path: str | Path, title: str = "", max_rows
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
+
+
+def draw_heatmap(image_rgb, scores, path: str | Path, title: str = "", alpha: float = 0.5) -> None:
+    """A localization heat map (mcrgraph.localize): ``scores`` (h, w) upsampled bilinearly over
+    ``image_rgb`` (uint8 (H, W, 3); None draws the map alone), coloured with a colour map at
+    ``alpha``, with a colour bar of the cosine scores and a cross at the best patch."""
+    import numpy as np
+    import torch
+
+    from .errors import DataError
+
+    s = torch.as_tensor(scores, dtype=torch.float32)
+    if s.ndim != 2 or s.numel() == 0 or not torch.isfinite(s).all():
+        raise DataError(f"a heat map is a finite (h, w) array of scores, got shape {tuple(s.shape)}")
+    img = None if image_rgb is None else np.asarray(image_rgb)
+    if img is not None and (img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8):
+        raise DataError(f"the image under a heat map is uint8 (H, W, 3), got {img.dtype} {img.shape}")
+    if img is not None and not 256 <= max(img.shape[:2]) <= 1024:  # drawn 256 to 1024 px wide or high
+        from PIL import Image
+
+        scale = (1024 if max(img.shape[:2]) > 1024 else 256) / max(img.shape[:2])
+        size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
+        img = np.asarray(Image.fromarray(img).resize(size, Image.BILINEAR))
+    h, w = img.shape[:2] if img is not None else (256, max(1, round(256 * s.shape[1] / s.shape[0])))
+    big = torch.nn.functional.interpolate(s[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5 * h / w + 0.4), dpi=110)
+    if img is not None:
+        ax.imshow(img)
+    shown = ax.imshow(big, cmap="jet", alpha=alpha if img is not None else 1.0, vmin=float(s.min()), vmax=float(s.max()),
+                      interpolation="nearest")
+    i = int(torch.argmax(s))
+    r, c = i // s.shape[1], i % s.shape[1]
+    ax.plot([(c + 0.5) * w / s.shape[1] - 0.5], [(r + 0.5) * h / s.shape[0] - 0.5], marker="+", color="white", markersize=14, mew=2)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="cosine")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+    _save(fig, path)

@@ -18,6 +18,13 @@ class MCR:
 
     Subclass it, set ``name``, ``modalities`` and ``dim``, and implement ``encode``.
     Load heavy weights lazily (on first ``encode``), so listing plugins stays cheap.
+
+    Optional capability, dense (patch-level) features: a space that can return one embedding
+    per location of an item (CLIP's patch tokens) lists those modalities in
+    ``dense_modalities()`` and implements ``encode_dense``. Its rows are in the same space as
+    ``encode``'s and L2-normalised like them, so connector heads (trained on unit rows) apply
+    to them and a query's cosine with each patch is a localization heat map
+    (``mcrgraph.localize``).
     """
 
     name: ClassVar[str] | str = ""
@@ -31,6 +38,17 @@ class MCR:
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
         """Return a float32 tensor (len(items), dim) of L2-normalised rows."""
         raise NotImplementedError(f"{type(self).__name__} does not implement encode()")
+
+    def dense_modalities(self) -> tuple[str, ...]:
+        """The modalities ``encode_dense`` supports (none by default)."""
+        return ()
+
+    def encode_dense(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        """Patch-level embeddings: float32 (len(items), H, W, dim), each location's row
+        L2-normalised and in the same space as ``encode``'s rows; H and W are the same for every
+        item. Only for the modalities in ``dense_modalities()``; the library calls it through
+        ``mcrgraph.localize.embed_dense``, which checks the request and the output."""
+        raise NotImplementedError(f"{type(self).__name__} has no dense (patch-level) features")
 
     def fingerprint(self) -> str:
         """A hash that changes when the encoder or its weights change (keys the cache, checks

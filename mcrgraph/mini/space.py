@@ -92,3 +92,16 @@ class MiniMCR(mcrgraph.MCR):
         x = inputs(modality, items)
         with torch.inference_mode():
             return F.normalize(self.towers[modality](x).float(), dim=-1)
+
+    def dense_modalities(self) -> tuple[str, ...]:
+        """Images: the image tower's 8x8 map of projected conv features."""
+        return tuple(m for m in self.modalities if m == "image")
+
+    def encode_dense(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        """(len(items), 8, 8, dim) image patch embeddings, each L2-normalised; their mean
+        before normalising is ``encode``'s embedding before normalising."""
+        if modality not in self.dense_modalities():
+            raise NotImplementedError(f"{self.name} has dense features for {', '.join(self.dense_modalities()) or 'no modality'}, not {modality}")
+        x = inputs(modality, items)
+        with torch.inference_mode():
+            return F.normalize(self.towers[modality].dense(x).float(), dim=-1)

@@ -30,6 +30,17 @@ class ImageTower(nn.Module):
         x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
         return self.net(x)
 
+    def dense(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 32, 32, 3) -> (B, 8, 8, dim): the last conv block's feature map (before the
+        global average pool), each location passed through the final Linear. Pooling and a
+        Linear commute, so the mean over locations equals ``forward(x)`` (up to float error)."""
+        x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        *features, pool, flatten, linear = self.net
+        assert isinstance(pool, nn.AdaptiveAvgPool2d) and isinstance(linear, nn.Linear)
+        for layer in features:
+            x = layer(x)
+        return linear(x.permute(0, 2, 3, 1))  # (B, C, h, w) -> (B, h, w, C) -> (B, h, w, dim)
+
 
 class AudioTower(nn.Module):
     """uint8 log-mel (B, 40, 128) -> (B, dim). A strided first layer keeps it cheap; the last
