@@ -6,11 +6,18 @@ from pathlib import Path
 from .errors import DataError
 
 MAX_LINE = 100_000  # characters; a longer "caption" is almost surely a wrong file
+# files a folder of these modalities contributes; folders of other modalities give every file
+MEDIA_EXTS = {
+    "image": {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"},
+    "audio": {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"},
+    "3d": {".npy", ".ply", ".obj"},
+}
 
 
 def read_items(path: str | Path, modality: str) -> list[str]:
     """Text: one caption per line. Other modalities: a folder (its files, sorted, hidden ones
-    skipped) or a file with one path per line (relative to the file's folder)."""
+    skipped; for image, audio and 3d only files with their extensions, ``MEDIA_EXTS``) or a
+    file with one path per line (relative to the file's folder)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"items file {str(path)!r} does not exist")
@@ -20,6 +27,12 @@ def read_items(path: str | Path, modality: str) -> list[str]:
         files = sorted(f for f in p.rglob("*") if f.is_file() and not any(x.startswith(".") for x in f.relative_to(p).parts))
         if not files:
             raise DataError(f"folder {path} holds no files")
+        exts = MEDIA_EXTS.get(modality)
+        if exts:
+            media = [f for f in files if f.suffix.lower() in exts]
+            if not media:
+                raise DataError(f"folder {path} holds no {modality} files ({', '.join(sorted(exts))})")
+            files = media
         return [str(f) for f in files]
     try:
         text = p.read_bytes().decode("utf-8")

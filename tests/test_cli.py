@@ -141,3 +141,17 @@ def test_synthetic_eval_along_a_planned_path(run):
     out = run("synthetic-eval", "--path", "audio", "3d", "--concepts", "30").output
     assert "=> synth-clip <=" in out.replace("\n", " ") and "R@1" in out
     assert "the synthetic world has" in run("synthetic-eval", "--path", "audio", "smell", ok=False).output
+
+
+def test_media_folders_keep_only_their_modalitys_files(tmp_path):
+    from mcrgraph.errors import DataError
+    from mcrgraph.items import read_items
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.JPG").write_bytes(b"x")
+    assert read_items(tmp_path, "image") == [str(tmp_path / "a.png"), str(tmp_path / "sub" / "b.JPG")]
+    assert len(read_items(tmp_path, "my-modality")) == 3  # a plugin's own modality: every file
+    with pytest.raises(DataError, match="no audio files"):
+        read_items(tmp_path, "audio")
