@@ -1,35 +1,130 @@
-"""One query against a gallery of unit vectors: ``torch.topk(gallery @ q, k)`` as the baseline
-and a chunked variant (top-k per chunk, then top-k of the candidates)."""
+"""Top-k queries against a gallery of unit vectors: the plain ``torch.topk(gallery @ q, k)``
+as the baseline, next to ``mcrgraph.topk`` (exact float32, chunked), the same over a gallery
+stored in bfloat16 and in float16, and batches of queries (one pass over the gallery for the
+whole batch; per-query time = batch time / batch size). Every variant is timed in the same
+run as its baseline; ratio = variant / baseline.
+
+Also runnable alone, for the query stage at full size without the rest of the suite:
+``python -m benchmarks.query [--gallery 1000000] [--repeats 11]`` prints a Markdown table."""
 from __future__ import annotations
+
+import argparse
+import gc
 
 import torch
 
+from mcrgraph.topk import topk
+
 from .common import median_time, threads, unit_rows
+
+BATCHES = (8, 64)
+REDUCED = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def topk_full(gallery: torch.Tensor, q: torch.Tensor, k: int):
+    """The baseline: one matrix-vector product and torch.topk."""
     return torch.topk(gallery @ q, k)
 
 
-def topk_chunked(gallery: torch.Tensor, q: torch.Tensor, k: int, chunk: int = 1 << 16):
-    values, indices = [], []
-    for start in range(0, len(gallery), chunk):
-        v, i = torch.topk(gallery[start : start + chunk] @ q, min(k, len(gallery) - start))
-        values.append(v)
-        indices.append(i + start)
-    v, i = torch.cat(values), torch.cat(indices)
-    top = torch.topk(v, k)
-    return top.values, i[top.indices]
+def topk_full_batch(gallery: torch.Tensor, qs: torch.Tensor, k: int):
+    """The batched baseline: the whole (batch x gallery) score matrix, then torch.topk."""
+    return torch.topk(qs @ gallery.T, k, dim=1)
 
 
-def run(n_gallery: int, d: int, k: int, thread_counts: tuple[int, ...], repeats: int) -> dict:
+def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
+    return sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found, exact)) / exact.numel()
+
+
+def run(n_gallery: int, d: int, k: int, thread_counts: tuple[int, ...], repeats: int, batches: tuple[int, ...] = BATCHES,
+        batch_thread_counts: tuple[int, ...] | None = None) -> dict:
+    """Every variant at every count of ``thread_counts``; the batches (a few seconds per call
+    at 1M rows) only at ``batch_thread_counts`` (default: the largest count) and with half the
+    repeats (at least 3), to keep the suite's query stage under a minute at full size."""
+    batch_thread_counts = batch_thread_counts or (max(thread_counts),)
+    batch_repeats = max(3, repeats // 2)
     gen = torch.Generator().manual_seed(3)
-    gallery, q = unit_rows(n_gallery, d, gen), unit_rows(1, d, gen)[0]
-    same = torch.equal(topk_full(gallery, q, k).indices, topk_chunked(gallery, q, k)[1])
+    gallery = unit_rows(n_gallery, d, gen)
+    qs = unit_rows(max(batches), d, gen)
+    q = qs[0]
+    stored = {name: gallery.to(dt) for name, dt in REDUCED.items()}  # stored once, as an index would be
+
+    exact_v, exact_i = topk(qs, gallery, k)
+    same = torch.equal(topk_full(gallery, q, k).indices, topk(q[None], gallery, k)[1][0])
+    same_batch = torch.equal(topk_full_batch(gallery, qs, k).indices, exact_i)
+    recalls = {}
+    for name, g in stored.items():
+        _, i = topk(qs, g, k)
+        recalls[name] = {"recall_at_k": recall(i, exact_i), "top1": float((i[:, 0] == exact_i[:, 0]).float().mean()),
+                         "queries": len(qs)}
+
+    def ms(fn, n_queries=1):
+        if n_queries == 1:
+            return 1e3 * median_time(fn, repeats, warmup=2)
+        return 1e3 * median_time(fn, batch_repeats, warmup=1) / n_queries
+
     rows = {}
     for t in thread_counts:
         with threads(t):
-            rows[t] = {"full_ms": 1e3 * median_time(lambda: topk_full(gallery, q, k), repeats, warmup=2),
-                       "chunked_ms": 1e3 * median_time(lambda: topk_chunked(gallery, q, k), repeats, warmup=2)}
-    return {"n_gallery": n_gallery, "dim": d, "k": k, "repeats": repeats, "same_result": same,
+            r = {"full_ms": ms(lambda: topk_full(gallery, q, k)),
+                 "chunked_ms": ms(lambda: topk(q[None], gallery, k))}  # mcrgraph.topk, exact float32
+            for name, g in stored.items():
+                r[f"{name}_ms"] = ms(lambda g=g: topk(q[None], g, k))
+            for b in batches if t in batch_thread_counts else ():
+                qb = qs[:b]
+                r[f"full_batch{b}_per_query_ms"] = ms(lambda qb=qb: topk_full_batch(gallery, qb, k), b)
+                r[f"batch{b}_per_query_ms"] = ms(lambda qb=qb: topk(qb, gallery, k), b)
+                r[f"bf16_batch{b}_per_query_ms"] = ms(lambda qb=qb: topk(qb, stored["bf16"], k), b)
+            rows[t] = r
+            gc.collect()
+    return {"n_gallery": n_gallery, "dim": d, "k": k, "repeats": repeats, "batch_repeats": batch_repeats, "same_result": same,
+            "same_result_batch": same_batch, "batches": list(batches), "recall": recalls,
             "gallery_bytes": n_gallery * d * 4, "by_threads": rows}
+
+
+def variants(r: dict) -> list[tuple[str, str, str, float, str]]:
+    """(threads, variant, baseline, per-query ms, baseline key) rows of one run, for tables."""
+    out = []
+    for t, x in r["by_threads"].items():
+        out.append((t, "torch.topk(gallery @ q)", "target 50 ms", x["full_ms"], None))
+        out.append((t, "mcrgraph.topk float32 (exact)", "torch.topk(gallery @ q)", x["chunked_ms"], "full_ms"))
+        for name in REDUCED:
+            out.append((t, f"mcrgraph.topk, {name} gallery", "torch.topk(gallery @ q)", x[f"{name}_ms"], "full_ms"))
+        for b in r["batches"] if f"batch{r['batches'][0]}_per_query_ms" in x else ():
+            out.append((t, f"torch.topk(Q @ gallery.T), Q={b}, per query", "torch.topk(gallery @ q)", x[f"full_batch{b}_per_query_ms"], "full_ms"))
+            out.append((t, f"mcrgraph.topk float32, Q={b}, per query", "torch.topk(gallery @ q)", x[f"batch{b}_per_query_ms"], "full_ms"))
+            out.append((t, f"mcrgraph.topk bf16 gallery, Q={b}, per query", "torch.topk(gallery @ q)", x[f"bf16_batch{b}_per_query_ms"], "full_ms"))
+    return out
+
+
+def markdown(r: dict, target_ms: float = 50.0) -> str:
+    lines = [f"Query: {r['n_gallery']:,} x {r['dim']} gallery ({r['gallery_bytes'] / 2**30:.2f} GiB float32), top-{r['k']}, "
+             f"median of {r['repeats']} (batches: {r['batch_repeats']}); ratio = ms / torch.topk(gallery @ q) ms at the same thread count.", "",
+             "| threads | variant | ms per query | ratio | under 50 ms |", "|---|---|---|---|---|"]
+    for t, name, _, value, key in variants(r):
+        base = r["by_threads"][t]["full_ms"]
+        ratio = f"{value / base:.3f}" if key else "1"
+        lines.append(f"| {t} | {name} | {value:.1f} | {ratio} | {value < target_ms} |")
+    lines += ["", f"Same top-{r['k']} as torch.topk: one query {r['same_result']}, batch {r['same_result_batch']}.", ""]
+    lines += ["| gallery | recall@%d vs exact float32 | top-1 agrees | queries |" % r["k"], "|---|---|---|---|"]
+    lines += [f"| {n} | {x['recall_at_k']:.4f} | {x['top1']:.3f} | {x['queries']} |" for n, x in r["recall"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    from .common import machine
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.query", description="the query stage alone")
+    ap.add_argument("--gallery", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=11)
+    args = ap.parse_args(argv)
+    info = machine()
+    print(f"{info['cpu_model']}, {info['cores']} cores, torch {info['torch']}, {info['date']}\n")
+    counts = tuple(sorted({1, 2, os.cpu_count() or 1}))
+    print(markdown(run(args.gallery, args.dim, 10, counts, args.repeats, batch_thread_counts=counts)))
+
+
+if __name__ == "__main__":
+    main()

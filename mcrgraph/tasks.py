@@ -19,6 +19,7 @@ from .graph import graph as _build_graph
 from .mcr import split_pin
 from .planner import Path, pin_for
 from .registry import get_mcr
+from .topk import topk
 
 DEFAULT_TEMPLATES = ("a {}",)
 CLIP_LOGIT_SCALE = 100.0  # CLIP's learned logit scale (exp of its temperature parameter), clamped at 100
@@ -108,7 +109,8 @@ def search(
     progress: bool = False,
 ) -> list[list[Hit]]:
     """For each query, the ``top`` gallery items (None: all) by cosine similarity, best first
-    (ties keep gallery order). The modalities meet where ``graph().plan(query_modality,
+    (ties keep gallery order). Exact, and in chunks of the gallery (``mcrgraph.topk``), so no
+    queries x gallery matrix is built. The modalities meet where ``graph().plan(query_modality,
     gallery_modality)`` says, or along ``path``. Embeddings go through ``embed``, so a gallery
     searched again is read from the embedding cache, not encoded again."""
     queries = _as_items(queries, "queries")
@@ -116,10 +118,12 @@ def search(
     k = _check_top(top, len(gallery))
     g = graph or _build_graph()
     path, qm, gm = _with_path(g, query_modality, gallery_modality, path)
-    sim = g.similarity(qm, queries, gm, gallery, path=path, progress=progress)
-    values, order = torch.sort(sim, dim=1, descending=True, stable=True)
+    # what g.similarity computes, without the queries x gallery matrix: exact chunked top-k
+    eq = embed(_space(g, path.node), pin_for(qm, path.node), queries, progress=progress)
+    eg = embed(_space(g, path.target_node), pin_for(gm, path.target_node), gallery, progress=progress)
+    values, order = topk(eq, eg, k)
     return [
-        [Hit(int(j), gallery[int(j)], float(s)) for s, j in zip(values[i, :k], order[i, :k])]
+        [Hit(int(j), gallery[int(j)], float(s)) for s, j in zip(values[i], order[i])]
         for i in range(len(queries))
     ]
 

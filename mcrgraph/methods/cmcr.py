@@ -70,8 +70,8 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     val, tr = split(n, cfg.val_fraction, gen)
     ta, tb = data.via_a.to(dev), data.via_b.to(dev)
     if with_memory:  # semantic consistency: fixed for frozen encoders, so computed once
-        va = memory_readout(ta, data.memory_a.to(dev), cfg.memory_temperature)
-        vb = memory_readout(tb, data.memory_b.to(dev), cfg.memory_temperature)
+        va = memory_readout(ta, data.memory_a.to(dev), cfg.memory_temperature, threads=cfg.threads)
+        vb = memory_readout(tb, data.memory_b.to(dev), cfg.memory_temperature, threads=cfg.threads)
 
     opt = torch.optim.AdamW(list(fa.parameters()) + list(fb.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
     bs = min(cfg.batch_size, len(tr))

@@ -92,17 +92,21 @@ def build_tuples(data: TrainingData, rows: torch.Tensor, cfg: Config) -> Tuples:
     tb, tl = data.via_a[rows], data.via_b[rows]  # A = base, B = leaf
     mb, ml = data.memory_a, data.memory_b
     tau = cfg.memory_temperature
+
+    def readout(*args, **kw):  # at cfg.threads (None: the caller's setting)
+        return memory_readout(*args, threads=cfg.threads, **kw)
+
     parts: list[tuple] = []
     if "via" in cfg.centres:
-        parts.append((tl, tb, memory_readout(tl, ml, tau) if ml is not None else None, memory_readout(tb, mb, tau) if mb is not None else None))
+        parts.append((tl, tb, readout(tl, ml, tau) if ml is not None else None, readout(tb, mb, tau) if mb is not None else None))
     if "leaf" in cfg.centres and ml is not None:
-        leaf_via = memory_readout(ml, tl, tau)  # each leaf memory item retrieves via items inside the leaf ...
-        base_via = memory_readout(ml, tl, tau, values=tb)  # ... and the same weights pick their base twins
-        parts.append((leaf_via, base_via, ml, memory_readout(base_via, mb, tau) if mb is not None else None))
+        leaf_via = readout(ml, tl, tau)  # each leaf memory item retrieves via items inside the leaf ...
+        base_via = readout(ml, tl, tau, values=tb)  # ... and the same weights pick their base twins
+        parts.append((leaf_via, base_via, ml, readout(base_via, mb, tau) if mb is not None else None))
     if "base" in cfg.centres and mb is not None:
-        base_via = memory_readout(mb, tb, tau)
-        leaf_via = memory_readout(mb, tb, tau, values=tl)
-        parts.append((leaf_via, base_via, memory_readout(leaf_via, ml, tau) if ml is not None else None, mb))
+        base_via = readout(mb, tb, tau)
+        leaf_via = readout(mb, tb, tau, values=tl)
+        parts.append((leaf_via, base_via, readout(leaf_via, ml, tau) if ml is not None else None, mb))
     if not parts:
         raise DataError(f"ex-mcr: the centres {cfg.centres} need memories that were not given; add 'via' or give memories")
     has_lo = all(p[2] is not None for p in parts)

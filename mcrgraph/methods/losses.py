@@ -21,17 +21,28 @@ def recall_at(x: torch.Tensor, y: torch.Tensor, k: int = 1) -> float:
 
 
 def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float, max_elements: int = 1 << 24,
-                   values: torch.Tensor | None = None) -> torch.Tensor:
+                   values: torch.Tensor | None = None, threads: int | None = None) -> torch.Tensor:
     """``softmax(queries · memoryᵀ / τ) · values`` (values default to the memory itself),
     normalised, in row chunks so that no queries x memory matrix larger than
-    ``max_elements`` ever exists."""
+    ``max_elements`` ever exists. Each chunk's rows are normalised in place in the output,
+    so the only N x d tensor is the result. ``threads``: torch threads for the call (restored
+    afterwards); None keeps the caller's setting."""
     values = memory if values is None else values
     out = torch.empty(len(queries), values.shape[1], dtype=values.dtype, device=values.device)
     chunk = max(1, max_elements // max(1, len(memory)))
-    for start in range(0, len(queries), chunk):
-        weights = torch.softmax(queries[start : start + chunk] @ memory.T / temperature, dim=1)
-        out[start : start + chunk] = weights @ values
-    return F.normalize(out, dim=1)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        for start in range(0, len(queries), chunk):
+            weights = torch.softmax((queries[start : start + chunk] @ memory.T).div_(temperature), dim=1)
+            part = weights @ values  # chunk x d, small
+            del weights
+            # exactly F.normalize(part, dim=1), one chunk of rows at a time
+            out[start : start + chunk] = part.div_(part.norm(2, dim=1, keepdim=True).clamp_min(1e-12))
+    finally:
+        torch.set_num_threads(before)
+    return out
 
 
 def perturb(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
