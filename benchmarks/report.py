@@ -43,7 +43,7 @@ def render(r: dict) -> str:
     out += ["## 2-4. C-MCR training", ""]
     out += [f"`cmcr.train` on {num(s['n_via'])} via pairs ({num(t['n_train'])} trained, {num(t['steps'])} steps of "
             f"{t['batch']}), memories of {num(s['n_mem'])} per side, {t['epochs']} epoch(s); readout precompute at "
-            f"{t['caller_threads']} torch threads (the caller's setting), steps at cfg.threads = {t['step_threads']}.", ""]
+            f"{t['caller_threads']} torch threads (cfg.threads, or the caller's setting when None), steps at cfg.threads = {t['step_threads']}.", ""]
     out += table(["part of the train() call", "seconds"],
                  [["readout precompute (both sides)", t["precompute_s"]], [f"epoch loop ({t['epochs']} epoch)", t["epochs_s"]],
                   ["other (setup, split, validation retrieval)", t["other_s"]], ["total", t["total_s"]]])
@@ -71,16 +71,15 @@ def render(r: dict) -> str:
     out += table(["", "bytes"], [["RSS before the readout (python, torch, inputs)", gib(pr["rss_before_bytes"])],
                                  ["peak RSS (VmHWM)", gib(pr["peak_rss_bytes"])], ["peak - before", gib(pr["readout_extra_bytes"])],
                                  ["getrusage ru_maxrss after (inherits the parent's RSS across exec)", gib(pr["ru_maxrss_bytes"])],
-                                 ["outputs (result + its normalised copy)", gib(2 * pr["n_via"] * pr["dim"] * 4)],
+                                 ["output (the readout; chunks are normalised in place)", gib(pr["n_via"] * pr["dim"] * 4)],
                                  ["full via x memory fp32 matrix (never built if chunked)", gib(pr["full_matrix_bytes"])]])
 
     q = d["query"]
     out += [f"## 6. Query: one {q['dim']}-d query, {num(q['n_gallery'])} x {q['dim']} gallery ({gib(q['gallery_bytes'])}), "
             f"top-{q['k']}, median of {q['repeats']}", ""]
-    out += table(["threads", "topk(gallery @ q) ms", "chunked ms", "chunked / full", "full under 50 ms"],
-                 [[str(k), v["full_ms"], v["chunked_ms"], v["chunked_ms"] / v["full_ms"], str(v["full_ms"] < 50)]
-                  for k, v in q["by_threads"].items()])
-    out += [f"Chunked and full return the same indices: {q['same_result']}.", ""]
+    from .query import markdown as query_markdown
+
+    out += [query_markdown(q)]
     out += ["## Run", "", "Other processes' load is measured from /proc/stat minus this run's own CPU time; when it is "
             "well above 0, the multi-thread figures of that stage were contended.", ""]
     out += table(["stage", "wall s", "cores kept busy by other processes"],
