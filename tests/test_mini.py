@@ -139,3 +139,23 @@ def test_eval_mini_quick_writes_json_markdown_and_png(tmp_path):
 def test_eval_mini_refuses_bad_seeds():
     r = CliRunner().invoke(cli, ["eval", "mini", "--seeds", "0,x"])
     assert r.exit_code != 0 and "seeds are whole numbers" in r.output
+
+
+def test_missing_or_corrupt_mini_weights_say_what_to_do(tmp_path):
+    from mcrgraph.errors import ConnectorFileError, EncoderError
+    from mcrgraph.mini.space import MiniMCR
+
+    missing = MiniMCR("mini-clip", weights=tmp_path / "none.safetensors")
+    assert missing.weights_present() is False
+    with pytest.raises(EncoderError, match="python -m mcrgraph.mini.train"):
+        missing.encode("text", ["a seven"])
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    with pytest.raises(ConnectorFileError, match="not a readable safetensors file"):
+        MiniMCR("mini-clip", weights=bad).encode("text", ["a seven"])
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"something.else": torch.zeros(3)}, str(foreign))
+    with pytest.raises(ConnectorFileError, match="do not fit mini-clip's towers"):
+        MiniMCR("mini-clip", weights=foreign).encode("image", [np.zeros((32, 32, 3), np.uint8)])
