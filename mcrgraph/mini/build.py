@@ -32,9 +32,9 @@ FULL = {
               "memory": {"digit": (4, 4), "letter": (3, 3), "number": (3, 3), "emoji": (2, 3), "event": 8},
               "heldout": {"event": 6}},
     # images per concept (digits: printed ones, on top of scikit-learn's handwritten split)
-    "image": {"train": {"digit": 80, "letter": 140, "number": 80, "emoji": 50, "event": 50},
-              "memory": {"digit": 8, "letter": 8, "number": 6, "emoji": 5, "event": 6},
-              "heldout": {"digit": 0, "letter": 6, "number": 4, "emoji": 3, "event": 4}},
+    "image": {"train": {"digit": 80, "letter": 140, "number": 80, "emoji": 50, "event": 50, "shape": 80},
+              "memory": {"digit": 8, "letter": 8, "number": 6, "emoji": 5, "event": 6, "shape": 6},
+              "heldout": {"digit": 0, "letter": 6, "number": 4, "emoji": 3, "event": 4, "shape": 4}},
     "points": {"train": 40, "memory": 4, "heldout": 4},
     "handwritten": None,  # all 1797
 }
@@ -42,15 +42,17 @@ TINY = {
     "audio": {"train": {"digit": (3, 2), "letter": (2, 2), "number": (2, 2), "emoji": (2, 2), "event": 4},
               "memory": {"digit": (1, 2), "letter": (1, 2), "number": (1, 2), "emoji": (1, 2), "event": 2},
               "heldout": {"event": 2}},
-    "image": {"train": {"digit": 3, "letter": 4, "number": 3, "emoji": 3, "event": 3},
-              "memory": {"digit": 1, "letter": 2, "number": 2, "emoji": 2, "event": 2},
-              "heldout": {"digit": 0, "letter": 2, "number": 2, "emoji": 2, "event": 2}},
+    "image": {"train": {"digit": 3, "letter": 4, "number": 3, "emoji": 3, "event": 3, "shape": 3},
+              "memory": {"digit": 1, "letter": 2, "number": 2, "emoji": 2, "event": 2, "shape": 1},
+              "heldout": {"digit": 0, "letter": 2, "number": 2, "emoji": 2, "event": 2, "shape": 1}},
     "points": {"train": 3, "memory": 2, "heldout": 2},
     "handwritten": 60,  # the first 60 of each block
 }
 SOURCES = {
     "sklearn-digits": {"licence": "BSD-3-Clause (scikit-learn); the data is the test set of UCI's Optical Recognition of Handwritten Digits (E. Alpaydin, C. Kaynak), CC BY 4.0 at UCI",
                        "origin": "PyPI scikit-learn, sklearn.datasets.load_digits (1797 8x8 digits, 13 writers)"},
+    "drawn": {"licence": "part of mcrgraph (made by the builder)", "origin": "shaded drawings of solids, mcrgraph/mini/build_visual.py"},
+    "solid": {"licence": "part of mcrgraph (made by the builder)", "origin": "surfaces of solids sampled with numpy, mcrgraph/mini/build_visual.py"},
     "font": {"licence": "Bitstream Vera Fonts licence; DejaVu changes public domain",
              "origin": "Debian fonts-dejavu-core, fonts-dejavu-extra (/usr/share/fonts/truetype/dejavu)"},
     "emoji": {"licence": "SIL Open Font License 1.1 (font), Apache-2.0 (other files), Google Inc.",
@@ -79,7 +81,8 @@ def item_seed(seed: int, *parts) -> int:
 # -- jobs ---------------------------------------------------------------------------------------
 
 JOBS = {"espeak": A.job_espeak, "event": A.job_event, "file": A.job_file, "text_image": V.job_text_image,
-        "handwritten": V.job_handwritten, "emoji": V.job_emoji, "points": V.job_points}
+        "handwritten": V.job_handwritten, "emoji": V.job_emoji, "points": V.job_points,
+        "shape_image": V.job_shape_image, "shape_points": V.job_shape_points}
 
 
 def _init_worker():
@@ -142,6 +145,8 @@ def make_jobs(concepts: list[C.Concept], plan: dict, seed: int, voices: tuple[li
                 s = item_seed(seed, split, "image", c.name, k)
                 if c.kind in ("emoji", "event"):
                     jobs.append(("emoji", (c.glyph, s), split, "image", cid, "emoji"))
+                elif c.kind == "shape":
+                    jobs.append(("shape_image", (c.name.split()[0], s), split, "image", cid, "drawn"))
                 else:
                     fonts = V.FONTS[split]
                     texts = [c.glyph.upper(), c.glyph] if c.kind == "letter" else [c.glyph]
@@ -154,7 +159,10 @@ def make_jobs(concepts: list[C.Concept], plan: dict, seed: int, voices: tuple[li
             texts = [c.glyph.upper(), c.glyph] if c.kind == "letter" else [c.glyph]
             for k in range(plan["points"][split]):
                 s = item_seed(seed, split, "points", c.name, k)
-                jobs.append(("points", (texts, fonts[k % len(fonts)], s), split, "points", cid, "font"))
+                if c.kind == "shape":
+                    jobs.append(("shape_points", (c.name.split()[0], s), split, "points", cid, "solid"))
+                else:
+                    jobs.append(("points", (texts, fonts[k % len(fonts)], s), split, "points", cid, "font"))
     # scikit-learn's handwritten digits, split by index
     digits = load_digits()
     ids = {c.glyph: i for i, c in enumerate(concepts) if c.kind == "digit"}

@@ -106,8 +106,11 @@ EVENTS = [
      ["monkeys screaming", "the sound of monkeys shrieking", "a troop of noisy monkeys"]),
 ]
 
+# geometric solids: a drawn picture and a sampled surface each, no sound (mini-ulip's world)
+SHAPES = ["cube", "sphere", "cylinder", "cone", "pyramid", "torus"]
+
 TINY = {"digit": ["zero", "seven"], "letter": ["a", "z"], "number": ["thirteen", "seventy"],
-        "emoji": ["dog", "apple", "star"], "event": ["bell ringing", "phone ringing"]}
+        "emoji": ["dog", "apple", "star"], "event": ["bell ringing", "phone ringing"], "shape": ["cube shape", "sphere shape"]}
 
 
 @dataclass
@@ -167,6 +170,12 @@ def concepts(tiny: bool = False) -> list[Concept]:
             name, "event",
             [f"a picture of {what}", f"an emoji of {what}", f"a small colourful icon of {what}"],
             list(audio), glyph=ch, sound=path))
+    for name in SHAPES:  # appended last: every other concept keeps its id
+        a = _a(name)
+        out.append(Concept(
+            f"{name} shape", "shape",
+            [f"a picture of {a}{name}", f"a solid {name}", f"a drawing of a 3d {name}", f"a shaded {name} shape"],
+            [], glyph=f"shape:{name}", has_3d=True))
     if tiny:
         out = [c for c in out if c.name in TINY[c.kind]]
     names = [c.name for c in out]

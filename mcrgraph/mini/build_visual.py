@@ -200,3 +200,106 @@ def job_points(texts: list[str], font: str, seed: int) -> np.ndarray:
     xyz = xyz - xyz.mean(axis=0)
     xyz = xyz @ _rotation(rng).T + rng.normal(0, 0.004, xyz.shape)
     return points_input(xyz, seed=seed % (2 ** 32)).astype(np.float16)
+
+
+# -- geometric solids -------------------------------------------------------------------------
+
+def _shade(colour: tuple[int, ...], f: float) -> tuple[int, ...]:
+    return tuple(int(max(0, min(255, c * f))) for c in colour) + (255,)
+
+
+def _shape_sprite(name: str, colour: tuple[int, ...], rng: np.random.Generator):
+    """A shaded drawing of a solid on a transparent RGBA canvas."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    c, q = CANVAS, CANVAS / 8
+    if name == "sphere":
+        for k in range(12):  # light from the upper left
+            r = (c / 2 - q) * (1 - k / 12)
+            off = k * q / 8
+            d.ellipse([c / 2 - r - off, c / 2 - r - off, c / 2 + r - off, c / 2 + r - off], fill=_shade(colour, 0.6 + 0.05 * k))
+    elif name == "cube":
+        top = [(c / 2, q), (c - q, 2.2 * q), (c / 2, 3.4 * q), (q, 2.2 * q)]
+        d.polygon(top, fill=_shade(colour, 1.25))
+        d.polygon([(q, 2.2 * q), (c / 2, 3.4 * q), (c / 2, c - q), (q, c - 2.2 * q)], fill=_shade(colour, 0.9))
+        d.polygon([(c / 2, 3.4 * q), (c - q, 2.2 * q), (c - q, c - 2.2 * q), (c / 2, c - q)], fill=_shade(colour, 0.6))
+    elif name == "cylinder":
+        d.rectangle([1.5 * q, 2 * q, c - 1.5 * q, c - 2 * q], fill=_shade(colour, 0.85))
+        d.ellipse([1.5 * q, c - 3 * q, c - 1.5 * q, c - q], fill=_shade(colour, 0.85))
+        d.ellipse([1.5 * q, q, c - 1.5 * q, 3 * q], fill=_shade(colour, 1.25))
+    elif name == "cone":
+        box = [1.2 * q, c - 2.6 * q, c - 1.2 * q, c - q]  # a round base, its front half showing
+        d.polygon([(c / 2, q), (1.2 * q, c - 1.8 * q), (c / 2, c - 1.8 * q)], fill=_shade(colour, 1.1))
+        d.polygon([(c / 2, q), (c / 2, c - 1.8 * q), (c - 1.2 * q, c - 1.8 * q)], fill=_shade(colour, 0.75))
+        d.pieslice(box, 0, 90, fill=_shade(colour, 0.75))
+        d.pieslice(box, 90, 180, fill=_shade(colour, 1.1))
+    elif name == "pyramid":
+        d.polygon([(c / 2, q), (q, c - 2 * q), (c * 0.55, c - q)], fill=_shade(colour, 1.15))
+        d.polygon([(c / 2, q), (c * 0.55, c - q), (c - q, c - 2.3 * q)], fill=_shade(colour, 0.7))
+    elif name == "torus":
+        d.ellipse([q, 2 * q, c - q, c - 2 * q], fill=_shade(colour, 0.9))
+        d.ellipse([q, 1.7 * q, c - q, c - 2.4 * q], outline=_shade(colour, 1.2), width=int(q))
+        d.ellipse([3 * q, 3.4 * q, c - 3 * q, c - 3.4 * q], fill=(0, 0, 0, 0))
+    else:
+        raise ValueError(f"unknown shape {name!r}")
+    return im
+
+
+def job_shape_image(name: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ink, paper = _colours(rng)
+    img = _place(_shape_sprite(name, ink, rng), _paper(rng, paper), rng, (0.55, 0.9), rng.uniform(-20, 20))
+    return _finish(img, rng)
+
+
+def solid_points(name: str, rng: np.random.Generator, n: int = 1024) -> np.ndarray:
+    """Points on the surface of a unit-sized solid, in proportion to area."""
+    u = rng.random((4 * n, 2))
+    if name == "sphere":
+        p = rng.normal(size=(n, 3))
+        return p / np.linalg.norm(p, axis=1, keepdims=True)
+    if name == "cube":
+        face, st = rng.integers(6, size=n), rng.uniform(-1, 1, (n, 2))
+        p = np.insert(st, 0, np.where(face % 2, 1.0, -1.0), axis=1)  # x = +-1, then roll the axes
+        return np.stack([np.roll(row, int(f // 2)) for row, f in zip(p, face)])
+    if name == "cylinder":  # radius 1, height 2: side 4 pi, caps 2 pi
+        side = rng.random(n) < 4 / 6
+        t = 2 * np.pi * u[:n, 0]
+        r = np.where(side, 1.0, np.sqrt(u[:n, 1]))
+        z = np.where(side, 2 * u[:n, 1] - 1, np.where(rng.random(n) < 0.5, -1.0, 1.0))
+        return np.stack([r * np.cos(t), r * np.sin(t), z], axis=1)
+    if name == "cone":  # apex at z=1, base radius 1 at z=-1
+        side = rng.random(n) < np.sqrt(5) / (np.sqrt(5) + 1)
+        t = 2 * np.pi * u[:n, 0]
+        h = np.sqrt(u[:n, 1])  # more points where the circle is wider
+        r = np.where(side, h, np.sqrt(u[:n, 1]))
+        z = np.where(side, 1 - 2 * h, -1.0)
+        return np.stack([r * np.cos(t), r * np.sin(t), z], axis=1)
+    if name == "pyramid":  # square base at z=-1, apex at z=1
+        base = np.array([[-1, -1, -1], [1, -1, -1], [1, 1, -1], [-1, 1, -1]], float)
+        apex = np.array([0, 0, 1.0])
+        tris = [(base[i], base[(i + 1) % 4], apex) for i in range(4)] + [(base[0], base[1], base[2]), (base[0], base[2], base[3])]
+        areas = np.array([np.linalg.norm(np.cross(b - a, c - a)) / 2 for a, b, c in tris])
+        which = rng.choice(len(tris), size=n, p=areas / areas.sum())
+        a, b = np.sqrt(u[:n, 0]), u[:n, 1]
+        out = np.empty((n, 3))
+        for i, (p0, p1, p2) in enumerate(tris):
+            m = which == i
+            out[m] = (1 - a[m, None]) * p0 + (a[m] * (1 - b[m]))[:, None] * p1 + (a[m] * b[m])[:, None] * p2
+        return out
+    if name == "torus":  # R = 1, r = 0.35; keep angle pairs in proportion to the area they cover
+        tu, tv = 2 * np.pi * u[:, 0], 2 * np.pi * u[:, 1]
+        keep = rng.random(len(tu)) < (1 + 0.35 * np.cos(tv)) / 1.35
+        tu, tv = tu[keep][:n], tv[keep][:n]
+        rr = 1 + 0.35 * np.cos(tv)
+        return np.stack([rr * np.cos(tu), rr * np.sin(tu), 0.35 * np.sin(tv)], axis=1)
+    raise ValueError(f"unknown shape {name!r}")
+
+
+def job_shape_points(name: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    xyz = solid_points(name, rng) * rng.uniform(0.7, 1.3, 3)  # a little stretched per axis
+    xyz = xyz @ _rotation(rng).T + rng.normal(0, 0.004, xyz.shape)
+    return points_input(xyz, seed=seed % (2 ** 32)).astype(np.float16)
