@@ -380,7 +380,7 @@ def localization_fixture(root, kind: str):
         entries.append({"file": i, "class": c, "bbox": [[0.0, 0.0, 0.5, 1.0]]})
         if kind == "flickr":
             (root / "Annotations").mkdir(parents=True, exist_ok=True)
-            boxes = "".join(f"<object><bbox><name>x</name><xmin>0</xmin><ymin>0</ymin><xmax>128</xmax><ymax>256</ymax></bbox></object>"
+            boxes = "".join("<object><bbox><name>x</name><xmin>0</xmin><ymin>0</ymin><xmax>128</xmax><ymax>256</ymax></bbox></object>"
                             for _ in range(2))
             (root / "Annotations" / f"{i}.xml").write_text(f"<annotation><file>{i}</file>{boxes}</annotation>")
     if kind == "vggss":
@@ -429,7 +429,7 @@ def test_flickr_errors(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(BENCHMARKS))
 def test_missing_root_and_missing_split_file(tmp_path, name):
-    with pytest.raises(mcrgraph.DataError, match=rf"root '.*nowhere' does not exist; give the folder holding .*docs/datasets.md#"):
+    with pytest.raises(mcrgraph.DataError, match=r"root '.*nowhere' does not exist; give the folder holding .*docs/datasets.md#"):
         BENCHMARKS[name].load(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(mcrgraph.DataError, match=r"is missing from .*empty \(see docs/datasets.md#"):

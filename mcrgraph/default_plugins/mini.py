@@ -34,7 +34,7 @@ def _from(space, modality: str, *plugin_spaces: str) -> bool:
     """Whether ``space`` encodes ``modality`` through one of ``plugin_spaces``."""
     try:
         return modality in space.modalities and space.route(modality)[0] in plugin_spaces
-    except Exception:  # a space whose parents are missing has nothing to report
+    except mcrgraph.MCRGraphError:  # a space whose parents are missing or changed has nothing to report
         return False
 
 
