@@ -3,9 +3,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch 2.13.0 lies on this machine's disk (pip finds it offline); elsewhere
-# any torch>=2.1 works, e.g. `make test TORCH=torch`.
-TORCH ?= torch==2.13.0
+# open_clip (the clip plugin) needs torchvision. torch 2.14.1 + torchvision 0.29.1 lie on this
+# machine's disk (a CUDA build that runs on the CPU, ~5.5 GB; pip finds them offline); PyPI's
+# torchvision does not import beside the CPU wheel torch 2.13.0. Elsewhere any matching pair
+# works, e.g. `make test TORCH="torch torchvision"`.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+# The real-encoder plugins: each its own distribution with an entry point in the mcrgraph group.
+PLUGINS := plugins/mcrgraph-clip plugins/mcrgraph-clap plugins/mcrgraph-ulip
 
 # Debian packages the mini-world builder reads (its test builds a tiny world from them).
 DEBS := espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
@@ -15,10 +19,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install system-deps clean
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]" $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 install: $(VENV)/.installed

@@ -177,6 +177,30 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
             out.print(result_table(title, rows))
 
 
+@cli.command("import-official")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--kind", required=True, type=click.Choice(["clap-clip", "ulip-clip", "ex-clap", "ex-ulip"]),
+              help="Which official checkpoint FILE is: clap_clip.pt, ulip_clip.pt (C-MCR), ex_clap.pt, ex_ulip.pt (Ex-MCR).")
+@click.option("--name", help="Name of the stored connector (default: clip+clap, clip+ulip, clap-into-clip, ulip-into-clip).")
+@click.option("--clip", "clip", default="clip", show_default=True, help="The installed CLIP space (ViT-B/32, OpenAI weights) the heads were trained on.")
+@click.option("--leaf", help="The installed CLAP or ULIP space (default: clap or ulip, by --kind).")
+@click.option("--overwrite", is_flag=True, help="Replace a stored connector of the same name.")
+def import_official_cmd(file, kind, name, clip, leaf, overwrite):
+    """Store an official C-MCR / Ex-MCR checkpoint (heads keyed Head_A/Head_B or Head1/Head2,
+    read with weights_only=True, never unpickled) as a connector of this library's format,
+    with a card saying where it came from.
+
+    \b
+    Example:
+      mcrgraph import-official clap_clip.pt --kind clap-clip
+      mcrgraph similarity --audio dog.wav --image dog.jpg"""
+    from .official import import_official
+
+    space = import_official(file, kind, name=name, clip=clip, leaf=leaf, overwrite=overwrite)
+    out.print(f"stored connector {space.name} ({space.card.method}; {' + '.join(space.parent_names())}; "
+              f"{'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
+
+
 def _cell(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 

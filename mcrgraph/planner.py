@@ -87,6 +87,23 @@ def _cost(weight: Weight, g: nx.MultiGraph, nodes: set[str], depth: int) -> floa
     return None if any(c is None for c in costs) else float(sum(costs))
 
 
+def _weightless(g: nx.MultiGraph):
+    """``f(node) -> True`` when a plugin space the node is built from says its weights are missing."""
+    from .graph import _leaves
+
+    memo: dict[str, bool] = {}
+
+    def absent(node: str) -> bool:
+        for leaf in _leaves(g, node):
+            if leaf not in memo:
+                memo[leaf] = g.nodes[leaf]["mcr"].weights_present() is False
+            if memo[leaf]:
+                return True
+        return False
+
+    return absent
+
+
 def _check_known(g: nx.MultiGraph, modality: str) -> tuple[str, str | None]:
     base, pin = split_pin(modality)
     known = sorted({m for _, a in g.nodes(data=True) for m in a["modalities"]})
@@ -116,19 +133,21 @@ def plan(g: nx.MultiGraph, a: str, b: str, weight: Weight = None) -> Path:
     usable = [n for n, at in g.nodes(data=True) if not at["missing"]]
     src = {n: _route(g, n, ba, pa) for n in usable if _holds(g, n, ba, pa)}
     dst = {n: _route(g, n, bb, pb) for n in usable if _holds(g, n, bb, pb)}
-    best = None
+    found = []
     for n1, (r1, d1) in src.items():
         for n2, (r2, d2) in dst.items():
             if g.nodes[n1]["frame"] != g.nodes[n2]["frame"]:
                 continue
             c = _cost(weight, g, {n1, n2}, d1 + d2)
-            if c is None:
-                continue
-            key = (c, len({n1, n2}), n1, n2)
-            if best is None or key < best[0]:
-                best = (key, Path(a, b, n1, tuple(r1), tuple(r2), float(c), n2, g.nodes[n1]["frame"]))
-    if best is not None:
-        return best[1]
+            if c is not None:
+                found.append((c, n1, n2, Path(a, b, n1, tuple(r1), tuple(r2), float(c), n2, g.nodes[n1]["frame"])))
+    if found:
+        cheapest = min(f[0] for f in found)
+        # among equally cheap answers, one whose encoders have their weights on disk (asked only
+        # of these: a plugin may need a moment to tell), then the fewest nodes, then by name
+        tied = [f for f in found if f[0] == cheapest]
+        absent = _weightless(g) if len(tied) > 1 else (lambda n: False)
+        return min(tied, key=lambda f: (absent(f[1]) or absent(f[2]), len({f[1], f[2]}), f[1], f[2]))[3]
     steps = suggest(g, a, b)
     if not steps:
         stranded = [n for n, at in g.nodes(data=True) if at["missing"] and _holds(g, n, ba, pa) and _holds(g, n, bb, pb)]

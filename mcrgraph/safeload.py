@@ -30,6 +30,8 @@ def load_torch_weights(path: str | Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if "global" not in str(e).lower():  # bad opcodes: not a pickle at all, nothing was refused
+            raise ConnectorFileError(f"{path} is not a readable torch checkpoint (UnpicklingError: {str(e).splitlines()[-1][:160]})") from None
         lines = [l.strip() for l in str(e).splitlines() if "Unsupported" in l or "unsupported" in l]
         why = f" ({lines[0].split('Unsupported', 1)[-1].strip(' :')[:120]})" if lines else ""
         raise ConnectorFileError(

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network (set before any hub import)
 
 import pytest
 import torch
@@ -63,8 +66,8 @@ QUICK = {"epochs": 2, "batch_size": 16}
 @pytest.fixture
 def only_fakes(fakes):
     """The fake spaces without the built-in ones (for exact planner answers)."""
-    mcrgraph.unregister("synthetic")
-    mcrgraph.unregister("mini")
+    for name in ("synthetic", "mini", "clip", "clap", "ulip"):
+        mcrgraph.unregister(name)
     return fakes
 
 

@@ -32,7 +32,7 @@ class Config(TrainConfig):
 
 def _projectors(cfg: Config, dim_a: int, dim_b: int) -> tuple[Projector, Projector, int]:
     out = cfg.out_dim or max(dim_a, dim_b)
-    return Projector(dim_a, out, cfg.layers, cfg.hidden_factor), Projector(dim_b, out, cfg.layers, cfg.hidden_factor), out
+    return Projector.of(cfg, dim_a, out), Projector.of(cfg, dim_b, out), out
 
 
 @dataclass

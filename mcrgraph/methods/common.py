@@ -22,6 +22,8 @@ class TrainConfig(BaseModel):
     noise_std: float = Field(0.04, ge=0, description="std of the Gaussian noise added to every input embedding each step (semantic completion)")
     layers: Literal[1, 2] = Field(2, description="2: Linear-BN-ReLU-Linear-BN (CLIP<->CLAP heads); 1: one Linear (CLIP<->ULIP heads)")
     hidden_factor: int = Field(2, ge=1, description="hidden width = hidden_factor x input dim")
+    blocks: int = Field(1, ge=1, description="layers=2: how many Linear-BN-ReLU-Linear-BN blocks are stacked (2 in the official Ex-MCR heads)")
+    bn_relu: bool = Field(False, description="layers=1: BatchNorm and ReLU after the Linear (the official C-MCR CLIP<->ULIP heads)")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="held-out share of the via-items for the validation score")
     seed: int = Field(0, description="seeds init, split, batches and noise")
     device: str = Field("cpu", description="torch device to train on, e.g. cuda")
@@ -36,16 +38,26 @@ class TrainConfig(BaseModel):
 
 
 class Projector(nn.Module):
-    """``layers=2``: Linear-BN-ReLU-Linear-BN as the official C-MCR CLIP<->CLAP heads; ``layers=1``:
-    one Linear. Outputs are L2-normalised."""
+    """``layers=2``: ``blocks`` x Linear-BN-ReLU-Linear-BN (one block: the official C-MCR
+    CLIP<->CLAP heads; two: the official Ex-MCR heads). ``layers=1``: one Linear, with
+    ``bn_relu`` followed by BN-ReLU (the official C-MCR CLIP<->ULIP heads). Outputs are
+    L2-normalised."""
 
-    def __init__(self, d_in: int, d_out: int, layers: int = 2, hidden_factor: int = 2):
+    def __init__(self, d_in: int, d_out: int, layers: int = 2, hidden_factor: int = 2, blocks: int = 1, bn_relu: bool = False):
         super().__init__()
         if layers == 1:
-            self.net = nn.Sequential(nn.Linear(d_in, d_out))
+            extra = [nn.BatchNorm1d(d_out), nn.ReLU()] if bn_relu else []
+            self.net = nn.Sequential(nn.Linear(d_in, d_out), *extra)
         else:
-            h = hidden_factor * d_in
-            self.net = nn.Sequential(nn.Linear(d_in, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, d_out), nn.BatchNorm1d(d_out))
+            mods: list[nn.Module] = []
+            for i in range(blocks):
+                d, h = (d_in if i == 0 else d_out), hidden_factor * d_in
+                mods += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, d_out), nn.BatchNorm1d(d_out)]
+            self.net = nn.Sequential(*mods)
+
+    @classmethod
+    def of(cls, cfg: "TrainConfig", d_in: int, d_out: int) -> "Projector":
+        return cls(d_in, d_out, cfg.layers, cfg.hidden_factor, cfg.blocks, cfg.bn_relu)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.net(x), dim=-1)

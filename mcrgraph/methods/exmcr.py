@@ -39,6 +39,7 @@ class Config(TrainConfig):
     centres: list[Literal["via", "leaf", "base"]] = Field(
         ["via", "leaf", "base"], min_length=1, description="which data the pseudo-tuples are built from (leaf/base need that side's memory)")
     f1: bool = Field(True, description="learn the linear map f1 (identity init) that aligns the leaf's other modality to its via modality")
+    f1_normalize: bool = Field(True, description="L2-normalise f1's output before fm (the official Ex-MCR heads do not)")
     f1_weight: float = Field(1.0, ge=0, description="weight of the f1 alignment loss inside the leaf")
     dense: bool = Field(True, description="InfoNCE over every leaf/base member pair of a tuple; False: via-via only")
 
@@ -52,11 +53,13 @@ class Extension(nn.Module):
         with torch.no_grad():
             self.f1.weight.copy_(torch.eye(dim_leaf))
             self.f1.bias.zero_()
-        self.fm = Projector(dim_leaf, dim_base, cfg.layers, cfg.hidden_factor)
-        self.use_f1 = cfg.f1
+        self.fm = Projector.of(cfg, dim_leaf, dim_base)
+        self.use_f1, self.f1_normalize = cfg.f1, cfg.f1_normalize
 
     def other(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.f1(x), dim=-1) if self.use_f1 else x
+        if not self.use_f1:
+            return x
+        return F.normalize(self.f1(x), dim=-1) if self.f1_normalize else self.f1(x)
 
 
 @dataclass

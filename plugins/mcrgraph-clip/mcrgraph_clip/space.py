@@ -1,0 +1,204 @@
+"""The ``clip`` space: any open_clip model with a pretrained tag, a local checkpoint, or a
+seeded random init (tests and benchmarks)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+
+import mcrgraph
+from mcrgraph.errors import DataError, EncoderError
+from mcrgraph.media import parallel_map, pil_image
+from mcrgraph.weights import file_sha256, hub_cached, load_exact, missing_weights, seeded, strip_prefix
+
+ENV_MODEL, ENV_PRETRAINED = "MCRGRAPH_CLIP_MODEL", "MCRGRAPH_CLIP_PRETRAINED"
+
+
+class ClipConfig(BaseModel):
+    """One open_clip model as an mcrgraph space."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("clip", description="the space's name in mcrgraph")
+    model: str = Field("ViT-B-32", description="an open_clip architecture (open_clip.list_models())")
+    pretrained: str | None = Field("openai", description="an open_clip pretrained tag, or a local checkpoint file; None: seeded random init")
+    architecture: dict[str, Any] | None = Field(None, description="an open_clip model config (embed_dim, vision_cfg, text_cfg) for an architecture open_clip does not list; needs pretrained=None or a local file")
+    seed: int = Field(0, description="seeds the random init when pretrained is None")
+    device: str = "cpu"
+    batch_size: int = Field(32, ge=1, description="items per forward pass")
+    workers: int = Field(4, ge=1, description="threads that decode and preprocess images")
+    cache_dir: str | None = Field(None, description="where open_clip keeps downloads (default: its own)")
+
+    @classmethod
+    def from_env(cls, **overrides) -> "ClipConfig":
+        """Defaults, with ``MCRGRAPH_CLIP_MODEL`` and ``MCRGRAPH_CLIP_PRETRAINED`` (a tag, a
+        file, or ``none`` for random init) applied."""
+        env: dict[str, Any] = {}
+        if os.environ.get(ENV_MODEL):
+            env["model"] = os.environ[ENV_MODEL]
+        if os.environ.get(ENV_PRETRAINED):
+            value = os.environ[ENV_PRETRAINED]
+            env["pretrained"] = None if value.lower() == "none" else value
+        return cls(**{**env, **overrides})
+
+    def local_file(self) -> Path | None:
+        p = self.pretrained
+        if p and (os.sep in p or Path(p).suffix in {".pt", ".pth", ".bin", ".safetensors", ".ckpt"} or Path(p).expanduser().exists()):
+            return Path(p).expanduser()
+        return None
+
+
+class ClipMCR(mcrgraph.MCR):
+    modalities = ("image", "text")
+
+    def __init__(self, config: ClipConfig | None = None):
+        self.config = config or ClipConfig()
+        self.name = self.config.name
+        self.batch_size = self.config.batch_size
+        self.dim = int((self.config.architecture or {}).get("embed_dim") or _known_dim(self.config.model))
+        self._parts = None
+        self._lock = threading.Lock()
+
+    # -- weights ------------------------------------------------------------------
+    def weights_present(self) -> bool | None:
+        cfg = self.config
+        if cfg.pretrained is None:
+            return None
+        local = cfg.local_file()
+        if local is not None:
+            return local.is_file()
+        return _cached_tag_file(cfg) is not None
+
+    def fingerprint(self) -> str:
+        if "_fp" not in self.__dict__:
+            cfg = self.config
+            h = hashlib.sha256(f"open_clip|{cfg.model}|{json.dumps(cfg.architecture, sort_keys=True)}|{self.dim}".encode())
+            local = cfg.local_file()
+            if cfg.pretrained is None:
+                h.update(f"random-init|{cfg.seed}".encode())
+            elif local is not None:
+                h.update(file_sha256(local).encode() if local.is_file() else f"missing:{local}".encode())
+            else:
+                h.update(f"tag|{cfg.pretrained}".encode())  # a tag names fixed published weights
+            self.__dict__["_fp"] = h.hexdigest()
+        return self.__dict__["_fp"]
+
+    def parts(self):
+        """(model, preprocess, tokenizer), built on first use."""
+        with self._lock:
+            if self._parts is None:
+                self._parts = _build(self.config)
+                out = self._parts[0].text_projection if hasattr(self._parts[0], "text_projection") else None
+                if out is not None and hasattr(out, "shape") and out.shape[-1] != self.dim:
+                    self.dim = int(out.shape[-1])
+            return self._parts
+
+    # -- encoding -----------------------------------------------------------------
+    def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        model, preprocess, tokenizer = self.parts()
+        device = self.config.device
+        with torch.inference_mode():
+            if modality == "text":
+                bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
+                if bad:
+                    raise DataError(f"{self.name}: text items are strings; item {bad[0]} is a {type(items[bad[0]]).__name__}")
+                out = model.encode_text(tokenizer(list(items)).to(device))
+            else:
+                pixels = parallel_map(lambda x: preprocess(pil_image(x)), list(items), self.config.workers)
+                out = model.encode_image(torch.stack(pixels).to(device))
+            return F.normalize(out.float(), dim=-1).cpu()
+
+
+def _known_dim(model: str) -> int:
+    """The embed dim from open_clip's bundled config file, read without importing open_clip
+    (3 s), so that listing plugins stays quick."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("open_clip")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "model_configs" / f"{model}.json"
+        if path.is_file():
+            return int(json.loads(path.read_text())["embed_dim"])
+    return 512  # unknown here; corrected from the model when it is built
+
+
+def _cached_tag_file(cfg: ClipConfig) -> str | None:
+    import open_clip
+
+    pcfg = open_clip.get_pretrained_cfg(cfg.model, cfg.pretrained)
+    if not pcfg:
+        return None
+    if pcfg.get("hf_hub"):
+        repo, filename = os.path.split(pcfg["hf_hub"])
+        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        for name in names:
+            for alt in (name.replace(".bin", ".safetensors"), name):
+                found = hub_cached(repo, alt, cfg.cache_dir)
+                if found:
+                    return found
+    if pcfg.get("url"):
+        path = Path(cfg.cache_dir or Path.home() / ".cache" / "clip") / os.path.basename(pcfg["url"])
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def _build(cfg: ClipConfig):
+    try:
+        import open_clip
+    except ImportError as e:
+        raise EncoderError(f"{cfg.name}: open_clip is not installed ({e}); pip install open_clip_torch") from None
+    where = f"{cfg.name} ({cfg.model}, {cfg.pretrained or 'random init'})"
+    local = cfg.local_file()
+    if cfg.architecture is not None:
+        if cfg.pretrained is not None and local is None:
+            raise EncoderError(f"{where}: a custom architecture takes a local checkpoint or pretrained=None, not a tag")
+        with seeded(cfg.seed):
+            model = open_clip.CLIP(**cfg.architecture)
+        size = model.visual.image_size
+        preprocess = open_clip.image_transform(size, is_train=False)
+        tokenizer = open_clip.SimpleTokenizer(context_length=model.context_length)
+    else:
+        if cfg.model not in open_clip.list_models():
+            close = [m for m in open_clip.list_models() if cfg.model.lower() in m.lower()][:5]
+            raise EncoderError(f"{cfg.name}: open_clip has no model {cfg.model!r}" + (f"; did you mean {', '.join(close)}?" if close else "; see open_clip.list_models()"))
+        tag = None if (cfg.pretrained is None or local is not None) else cfg.pretrained
+        if tag is not None and tag not in open_clip.list_pretrained_tags_by_model(cfg.model):
+            tags = open_clip.list_pretrained_tags_by_model(cfg.model)
+            raise EncoderError(f"{cfg.name}: {cfg.model} has no pretrained tag {tag!r}; it has: {', '.join(tags) or 'none'} (or give a checkpoint file)")
+        try:
+            with seeded(cfg.seed):
+                model, _, preprocess = open_clip.create_model_and_transforms(cfg.model, pretrained=tag, device="cpu", cache_dir=cfg.cache_dir)
+        except Exception as e:  # hub and network errors come in many types
+            if tag is not None and _cached_tag_file(cfg) is None:
+                raise missing_weights(where, ENV_PRETRAINED, "/path/to/open_clip_pytorch_model.bin", e) from None
+            raise EncoderError(f"{where}: open_clip failed to build it: {type(e).__name__}: {e}") from None
+        tokenizer = open_clip.get_tokenizer(cfg.model)
+    if local is not None:
+        _load_local(model, local, where)
+    model.eval().to(cfg.device)
+    return model, preprocess, tokenizer
+
+
+def _load_local(model: torch.nn.Module, path: Path, where: str) -> None:
+    import open_clip
+    from open_clip.factory import load_state_dict
+
+    if not path.is_file():
+        raise EncoderError(f"{where}: no checkpoint at {path}; set {ENV_PRETRAINED} to an existing file")
+    try:
+        state = load_state_dict(str(path), weights_only=True)
+    except pickle.UnpicklingError:
+        raise EncoderError(f"{where}: refused {path}: it holds Python objects, not only weights (a TorchScript or full-model pickle); "
+                           f"give a state dict (.bin/.pt/.safetensors)") from None
+    except (RuntimeError, OSError, ValueError, EOFError) as e:
+        raise EncoderError(f"{where}: cannot read {path} ({type(e).__name__}: {str(e)[:160]})") from None
+    state = open_clip.factory.convert_state_dict(model, strip_prefix(state, "module."))
+    load_exact(model, state, f"{where}: {path}", ignore={"text.transformer.embeddings.position_ids", "attn_mask"})

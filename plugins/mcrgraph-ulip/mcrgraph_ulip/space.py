@@ -1,0 +1,279 @@
+"""The ``ulip`` space: ULIP's PointBERT model (``ULIP_PointBERT`` / ULIP_WITH_IMAGE) from the
+released ``pointbert_ULIP-2.pt``, or a seeded random init (tests and benchmarks).
+
+The checkpoint is not on any hub this plugin can reach; download it where you are online from
+https://storage.cloud.google.com/sfr-ulip-code-release-research/pretrained_models/ckpt_zero-sho_classification/pointbert_ULIP-2.pt
+(the 06/09/2023 xyz-only release, not the CVPR2024 10k xyzrgb model) and either put it at
+``~/.cache/mcrgraph/ulip/pointbert_ULIP-2.pt`` or point ``MCRGRAPH_ULIP_CHECKPOINT`` at it."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pickle
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+
+import mcrgraph
+from mcrgraph.errors import DataError, EncoderError
+from mcrgraph.media import parallel_map, pil_image
+from mcrgraph.pointcloud import load_point_cloud
+from mcrgraph.weights import file_sha256, load_exact, missing_weights, seeded, strip_prefix
+
+ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
+CHECKPOINT_NAME = "pointbert_ULIP-2.pt"
+CHECKPOINT_URL = ("https://storage.cloud.google.com/sfr-ulip-code-release-research/pretrained_models/"
+                  "ckpt_zero-sho_classification/pointbert_ULIP-2.pt")
+# ImageNet statistics, as SLIP normalises (the image tower of ULIP_WITH_IMAGE is SLIP's ViT-B/16)
+IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def default_checkpoint() -> str:
+    """Where the checkpoint is looked for when nothing names another place."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(cache / "mcrgraph" / "ulip" / CHECKPOINT_NAME)
+
+
+class PointBertConfig(BaseModel):
+    """PointBERT's PointTransformer; the defaults are PointTransformer_8192point.yaml, the
+    configuration of ``pointbert_ULIP-2.pt`` (xyz input, 768-d output)."""
+
+    model_config = ConfigDict(extra="forbid")
+    trans_dim: int = Field(384, ge=1)
+    depth: int = Field(12, ge=1)
+    num_heads: int = Field(6, ge=1)
+    group_size: int = Field(32, ge=1, description="points per neighbourhood (KNN)")
+    num_group: int = Field(512, ge=1, description="neighbourhood centres (farthest point sampling)")
+    encoder_dims: int = Field(256, ge=1)
+    npoints: int = Field(8192, ge=1, description="points sampled from each cloud before grouping")
+
+    def arch(self) -> dict[str, int]:
+        return self.model_dump(exclude={"npoints"})
+
+
+class TextConfig(BaseModel):
+    """SLIP's CLIP-style text tower; the defaults are ULIP_PointBERT's."""
+
+    model_config = ConfigDict(extra="forbid")
+    width: int = Field(512, ge=1)
+    layers: int = Field(12, ge=1)
+    heads: int = Field(8, ge=1)
+    context_length: int = Field(77, ge=2)
+    vocab_size: int = Field(49408, ge=49408, description="CLIP's BPE vocabulary (the tokenizer's ids go up to 49407)")
+
+
+class UlipConfig(BaseModel):
+    """ULIP (PointBERT + SLIP's image and text towers) as an mcrgraph space."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("ulip", description="the space's name in mcrgraph")
+    checkpoint: str | None = Field(default_factory=default_checkpoint,
+                                   description=f"a local {CHECKPOINT_NAME} (or a checkpoint of the same architecture); None: seeded random init")
+    point: PointBertConfig = Field(default_factory=PointBertConfig)
+    text: TextConfig = Field(default_factory=TextConfig)
+    vision_model: str = Field("vit_base_patch16_224", description="the timm architecture of the image tower (built with num_classes=0)")
+    image_size: int = Field(224, ge=1, description="the image tower's input size")
+    embed_dim: int = Field(512, ge=1, description="the shared space's dimension")
+    seed: int = Field(0, description="seeds the random init and the sampling of point clouds")
+    device: str = "cpu"
+    batch_size: int = Field(16, ge=1, description="items per forward pass")
+    workers: int = Field(4, ge=1, description="threads that read point clouds and decode images")
+
+    @classmethod
+    def from_env(cls, **overrides) -> "UlipConfig":
+        """Defaults, with ``MCRGRAPH_ULIP_CHECKPOINT`` (a file, or ``none`` for random init)
+        applied. Without it the checkpoint is looked for in ``~/.cache/mcrgraph/ulip/``."""
+        env: dict[str, Any] = {}
+        value = os.environ.get(ENV_CHECKPOINT)
+        if value:
+            env["checkpoint"] = None if value.lower() == "none" else value
+        return cls(**{**env, **overrides})
+
+    def checkpoint_path(self) -> Path | None:
+        return Path(self.checkpoint).expanduser() if self.checkpoint is not None else None
+
+
+class UlipMCR(mcrgraph.MCR):
+    modalities = ("3d", "image", "text")
+
+    def __init__(self, config: UlipConfig | None = None):
+        self.config = config or UlipConfig()
+        self.name = self.config.name
+        self.batch_size = self.config.batch_size
+        self.dim = self.config.embed_dim
+        self._parts = None
+        self._lock = threading.Lock()
+
+    # -- weights ------------------------------------------------------------------
+    def weights_present(self) -> bool | None:
+        path = self.config.checkpoint_path()
+        return None if path is None else path.is_file()
+
+    def fingerprint(self) -> str:
+        if "_fp" not in self.__dict__:
+            cfg = self.config
+            arch = cfg.model_dump(include={"point", "text", "vision_model", "image_size", "embed_dim", "seed"})
+            h = hashlib.sha256(f"ulip-pointbert|{json.dumps(arch, sort_keys=True)}".encode())
+            path = cfg.checkpoint_path()
+            if path is None:
+                h.update(b"random-init")
+            elif path.name == CHECKPOINT_NAME:  # the released weights, by name: present or not yet downloaded
+                h.update(f"released|{CHECKPOINT_NAME}".encode())
+            else:
+                h.update(file_sha256(path).encode() if path.is_file() else f"missing:{path}".encode())
+            self.__dict__["_fp"] = h.hexdigest()
+        return self.__dict__["_fp"]
+
+    def parts(self):
+        """(model, image preprocess, tokenizer), built on first use."""
+        with self._lock:
+            if self._parts is None:
+                self._parts = _build(self.config)
+            return self._parts
+
+    # -- encoding -----------------------------------------------------------------
+    def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        if modality not in self.modalities:
+            raise mcrgraph.UnknownModalityError(f"space {self.name!r} has no modality {modality!r}; it has: {', '.join(self.modalities)}")
+        model, preprocess, tokenize = self.parts()
+        cfg = self.config
+        items = list(items)
+        with torch.inference_mode():
+            if modality == "3d":
+                pts = parallel_map(lambda x: torch.from_numpy(load_point_cloud(x, cfg.point.npoints, cfg.seed)), items, cfg.workers)
+                out = model.encode_pc(torch.stack(pts).to(cfg.device))
+            elif modality == "image":
+                pixels = parallel_map(lambda x: preprocess(pil_image(x)), items, cfg.workers)
+                out = model.encode_image(torch.stack(pixels).to(cfg.device))
+            else:
+                bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
+                if bad:
+                    raise DataError(f"{self.name}: text items are strings; item {bad[0]} is a {type(items[bad[0]]).__name__}")
+                out = model.encode_text(tokenize(items).to(cfg.device))
+            return F.normalize(out.float(), dim=-1).cpu()
+
+
+# -- building ---------------------------------------------------------------------------------
+def build_model(cfg: UlipConfig, towers: bool = True):
+    """The architecture with seeded random weights; ``towers=False`` leaves out the image and
+    text towers (the point encoder and ``pc_projection`` only)."""
+    from .model import UlipModel
+
+    visual = None
+    with seeded(cfg.seed):
+        if towers:
+            try:
+                import timm
+            except ImportError as e:
+                raise EncoderError(f"{cfg.name}: timm is not installed ({e}); pip install timm") from None
+            try:
+                visual = timm.create_model(cfg.vision_model, pretrained=False, num_classes=0, img_size=cfg.image_size)
+            except (RuntimeError, ValueError, TypeError) as e:
+                raise EncoderError(f"{cfg.name}: timm cannot build {cfg.vision_model!r} at {cfg.image_size}px ({e})") from None
+        return UlipModel(cfg.point.arch(), cfg.embed_dim, visual, cfg.text.model_dump() if towers else None)
+
+
+def _build(cfg: UlipConfig):
+    path = cfg.checkpoint_path()
+    where = f"{cfg.name} (ULIP PointBERT, {path or 'random init'})"
+    if path is not None and not path.is_file():
+        raise missing_weights(where, ENV_CHECKPOINT, f"/path/to/{CHECKPOINT_NAME}",
+                              FileNotFoundError(f"no file at {path}; download it from {CHECKPOINT_URL}"))
+    model = build_model(cfg)
+    if path is not None:
+        state, trained_as = read_checkpoint(path, where)
+        load_exact(model, state, f"{where}" + (f" (trained as {trained_as})" if trained_as else ""))
+    model.eval().to(cfg.device)
+    return model, _image_transform(cfg.image_size), _tokenizer(cfg.text.context_length)
+
+
+def read_checkpoint(path: Path, where: str) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The state dict of an official ULIP checkpoint ({"state_dict": {"module.<key>": ...},
+    "args": Namespace, ...}) or of a bare state dict, read without running pickled code."""
+    try:
+        # weights_only refuses every pickled global but tensors, containers and what is listed
+        # here: the argparse Namespace ULIP saves as "args" (and numpy scalars its metrics may be)
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise EncoderError(f"{where}: refused {path}: it holds Python objects other than weights "
+                           f"({_unsafe_globals(path, e)}), which are not loaded because unpickling them could run code; "
+                           f"give the official checkpoint or a plain state dict") from None
+    except (RuntimeError, OSError, ValueError, EOFError, AttributeError) as e:
+        raise EncoderError(f"{where}: cannot read {path} ({type(e).__name__}: {str(e)[:160]})") from None
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise EncoderError(f"{where}: {path} is not a ULIP checkpoint (expected a dict with a 'state_dict' of tensors)")
+    args = ckpt.get("args") if isinstance(ckpt, dict) else None
+    return strip_prefix(state, "module."), getattr(args, "model", None)
+
+
+def _unsafe_globals(path: Path, error: Exception) -> str:
+    """The pickled globals a weights-only load refuses, read from the pickle without running it."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # an old torch, or a file that is not a zip checkpoint
+        names = []
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in _SAFE_GLOBALS}
+    names = [n for n in names if n not in allowed]
+    if names:
+        return "pickled " + ", ".join(names[:5])
+    text = str(error).strip()
+    return text.splitlines()[-1][:200] if text else type(error).__name__
+
+
+def _safe_globals() -> list:
+    out: list = [argparse.Namespace]
+    try:
+        import warnings
+
+        import numpy as np
+
+        with warnings.catch_warnings():  # numpy 2 deprecates the numpy.core path old pickles name
+            warnings.simplefilter("ignore", DeprecationWarning)
+            out += [np.dtype, np.core.multiarray.scalar]
+        out += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
+    except (ImportError, AttributeError):
+        pass
+    return out
+
+
+_SAFE_GLOBALS = _safe_globals()
+
+
+def _image_transform(size: int):
+    from torchvision import transforms
+
+    # SLIP's eval transform as read in facebookresearch/SLIP eval_zeroshot.py: Resize (default,
+    # bilinear) + CenterCrop + ToTensor + ImageNet Normalize. Not verified against any ULIP
+    # evaluation of images (ULIP only evaluates 3D); C-MCR/Ex-MCR never encode images with ULIP.
+    return transforms.Compose([
+        transforms.Resize(size, interpolation=transforms.InterpolationMode.BILINEAR),
+        transforms.CenterCrop(size),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGE_MEAN, IMAGE_STD),
+    ])
+
+
+def _tokenizer(context_length: int):
+    try:
+        import open_clip
+    except ImportError as e:
+        raise EncoderError(f"ulip: open_clip (for CLIP's BPE tokenizer) is not installed ({e}); pip install open_clip_torch") from None
+    bpe = open_clip.SimpleTokenizer()  # cleans as SLIP's tokenizer does: ftfy, html unescape, whitespace, lower
+
+    def tokenize(texts: Sequence[str]) -> torch.Tensor:
+        # SLIP's tokenizer: [sot] + bpe + [eot], cut at context_length (a cut loses the eot)
+        out = torch.zeros(len(texts), context_length, dtype=torch.long)
+        for i, text in enumerate(texts):
+            ids = ([bpe.sot_token_id] + bpe.encode(text) + [bpe.eot_token_id])[:context_length]
+            out[i, :len(ids)] = torch.tensor(ids)
+        return out
+
+    return tokenize
