@@ -45,7 +45,7 @@ def run(n_images: int = 96, repeats: int = 3) -> dict:
         paths = make_images(tmp, n_images)
         clip = ClipMCR(ClipConfig(pretrained=None))
         model, preprocess, _ = clip.parts()
-        bs = clip.batch_size
+        bs = clip.config.batch_size  # one forward pass
 
         def decode():
             return torch.stack(parallel_map(lambda p: preprocess(pil_image(p)), paths, clip.config.workers))

@@ -80,6 +80,10 @@ def render(r: dict) -> str:
     from .query import markdown as query_markdown
 
     out += [query_markdown(q)]
+    if "extraction" in d:
+        from .extraction import markdown as extraction_markdown
+
+        out += ["", "## 7. Extraction through a real encoder", "", extraction_markdown(d["extraction"]), ""]
     out += ["## Run", "", "Other processes' load is measured from /proc/stat minus this run's own CPU time; when it is "
             "well above 0, the multi-thread figures of that stage were contended.", ""]
     out += table(["stage", "wall s", "cores kept busy by other processes"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -103,3 +103,27 @@ def parallel_map(fn: Callable[[Any], T], items: Sequence[Any], workers: int = 4)
         return [fn(x) for x in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         return list(pool.map(fn, items))
+
+
+def prefetched(fn: Callable[[Any], T], items: Sequence[Any], batch: int, workers: int = 4) -> Iterator[list[T]]:
+    """``fn`` over ``items`` in batches of ``batch``, in order. Each batch is decoded on a
+    thread pool, and the next one is queued before the current one is handed out, so it
+    decodes while the caller runs the model on the current one."""
+    items = list(items)
+    if len(items) <= batch:
+        yield parallel_map(fn, items, workers)
+        return
+    step = max(1, -(-batch // max(1, workers)))  # each worker takes a slice of a batch
+
+    def submit(pool, start):
+        return [pool.submit(lambda c=items[j:min(j + step, start + batch)]: [fn(x) for x in c])
+                for j in range(start, min(start + batch, len(items)), step)]
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        starts = list(range(0, len(items), batch))
+        queued = submit(pool, starts[0])
+        for i in range(len(starts)):
+            current = queued
+            if i + 1 < len(starts):
+                queued = submit(pool, starts[i + 1])
+            yield [y for f in current for y in f.result()]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import mcrgraph
 from mcrgraph.errors import DataError, EncoderError
-from mcrgraph.media import parallel_map, pil_image
+from mcrgraph.media import pil_image, prefetched
 from mcrgraph.weights import file_sha256, hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_MODEL, ENV_PRETRAINED = "MCRGRAPH_CLIP_MODEL", "MCRGRAPH_CLIP_PRETRAINED"
@@ -61,7 +61,9 @@ class ClipMCR(mcrgraph.MCR):
     def __init__(self, config: ClipConfig | None = None):
         self.config = config or ClipConfig()
         self.name = self.config.name
-        self.batch_size = self.config.batch_size
+        # the library hands over this many items per call; forward passes take config.batch_size
+        # each, the next one decoded meanwhile
+        self.batch_size = 8 * self.config.batch_size
         self.dim = int((self.config.architecture or {}).get("embed_dim") or _known_dim(self.config.model))
         self._parts = None
         self._lock = threading.Lock()
@@ -111,8 +113,8 @@ class ClipMCR(mcrgraph.MCR):
                     raise DataError(f"{self.name}: text items are strings; item {bad[0]} is a {type(items[bad[0]]).__name__}")
                 out = model.encode_text(tokenizer(list(items)).to(device))
             else:
-                pixels = parallel_map(lambda x: preprocess(pil_image(x)), list(items), self.config.workers)
-                out = model.encode_image(torch.stack(pixels).to(device))
+                decoded = prefetched(lambda x: preprocess(pil_image(x)), items, self.config.batch_size, self.config.workers)
+                out = torch.cat([model.encode_image(torch.stack(pixels).to(device)) for pixels in decoded])
             return F.normalize(out.float(), dim=-1).cpu()
 
 
