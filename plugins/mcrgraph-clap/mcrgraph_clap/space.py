@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,12 +14,12 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-import mcrgraph
-from mcrgraph.errors import DataError, EncoderError
+from mcrgraph.errors import EncoderError
 from mcrgraph.media import audio_wave, parallel_map
 from mcrgraph.safeload import load_torch_weights
 from mcrgraph.errors import ConnectorFileError
-from mcrgraph.weights import file_sha256, hub_cached, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.pretrained import PretrainedMCR, check_texts
+from mcrgraph.weights import hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_CHECKPOINT, ENV_TOKENIZER = "MCRGRAPH_CLAP_CHECKPOINT", "MCRGRAPH_CLAP_TOKENIZER"
 HUB_REPO = "lukewys/laion_clap"  # where laion_clap's load_ckpt downloads its checkpoints from
@@ -88,16 +87,15 @@ class ClapConfig(BaseModel):
         return None
 
 
-class ClapMCR(mcrgraph.MCR):
+class ClapMCR(PretrainedMCR):
     modalities = ("audio", "text")
     dim = 512
+    family = "laion_clap"
+    released = tuple(RELEASED)
 
     def __init__(self, config: ClapConfig | None = None):
-        self.config = config or ClapConfig()
-        self.name = self.config.name
+        super().__init__(config or ClapConfig())
         self.batch_size = self.config.batch_size
-        self._parts = None
-        self._lock = threading.Lock()
 
     def weights_present(self) -> bool | None:
         cfg = self.config
@@ -106,35 +104,22 @@ class ClapMCR(mcrgraph.MCR):
         f = cfg.checkpoint_file()
         return f is not None and f.is_file() and _tokenizer_source(cfg) is not None
 
-    def fingerprint(self) -> str:
-        if "_fp" not in self.__dict__:
-            cfg = self.config
-            h = hashlib.sha256(f"laion_clap|{cfg.amodel}|{cfg.use_fusion()}|{json.dumps(cfg.text_config, sort_keys=True)}".encode())
-            if cfg.checkpoint is None:
-                h.update(f"random-init|{cfg.seed}".encode())
-            elif Path(cfg.checkpoint).name in RELEASED:  # the released weights, by name: present or not yet downloaded
-                h.update(f"released|{Path(cfg.checkpoint).name}".encode())
-            else:
-                f = Path(cfg.checkpoint).expanduser()
-                h.update(file_sha256(f).encode() if f.is_file() else f"missing:{f}".encode())
-            self.__dict__["_fp"] = h.hexdigest()
-        return self.__dict__["_fp"]
+    def architecture(self) -> str:
+        cfg = self.config
+        return f"{cfg.amodel}|{cfg.use_fusion()}|{json.dumps(cfg.text_config, sort_keys=True)}"
 
-    def parts(self):
-        """(model, model_cfg, tokenizer), built on first use."""
-        with self._lock:
-            if self._parts is None:
-                self._parts = _build(self.config)
-            return self._parts
+    def weights_source(self):
+        return self.config.checkpoint, self.config.seed
+
+    def build(self):
+        """(model, model_cfg, tokenizer)."""
+        return _build(self.config)
 
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
         model, model_cfg, tokenizer = self.parts()
         with torch.inference_mode():
             if modality == "text":
-                bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
-                if bad:
-                    raise DataError(f"{self.name}: text items are strings; item {bad[0]} is a {type(items[bad[0]]).__name__}")
-                tokens = tokenizer(list(items), padding="max_length", truncation=True, max_length=CONTEXT, return_tensors="pt")
+                tokens = tokenizer(check_texts(self.name, items), padding="max_length", truncation=True, max_length=CONTEXT, return_tensors="pt")
                 out = model.get_text_embedding({"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]})
             else:
                 waves = parallel_map(lambda x: audio_wave(x, SAMPLE_RATE, default_sr=SAMPLE_RATE), list(items), self.config.workers)

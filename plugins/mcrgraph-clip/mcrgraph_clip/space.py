@@ -2,11 +2,9 @@
 seeded random init (tests and benchmarks)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-import mcrgraph
-from mcrgraph.errors import DataError, EncoderError
+from mcrgraph.errors import EncoderError
+from mcrgraph.pretrained import PretrainedMCR, check_texts
 from mcrgraph.media import pil_image, prefetched
-from mcrgraph.weights import file_sha256, hub_cached, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.weights import hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_MODEL, ENV_PRETRAINED = "MCRGRAPH_CLIP_MODEL", "MCRGRAPH_CLIP_PRETRAINED"
 
@@ -55,20 +53,21 @@ class ClipConfig(BaseModel):
         return None
 
 
-class ClipMCR(mcrgraph.MCR):
+class ClipMCR(PretrainedMCR):
     modalities = ("image", "text")
+    family = "open_clip"
 
     def __init__(self, config: ClipConfig | None = None):
-        self.config = config or ClipConfig()
-        self.name = self.config.name
+        super().__init__(config or ClipConfig())
         # the library hands over this many items per call; forward passes take config.batch_size
         # each, the next one decoded meanwhile
         self.batch_size = 8 * self.config.batch_size
         self.dim = int((self.config.architecture or {}).get("embed_dim") or _known_dim(self.config.model))
-        self._parts = None
-        self._lock = threading.Lock()
 
-    # -- weights ------------------------------------------------------------------
+    @property
+    def released(self):
+        return () if self.config.local_file() else (self.config.pretrained,)  # a tag names published weights
+
     def weights_present(self) -> bool | None:
         cfg = self.config
         if cfg.pretrained is None:
@@ -78,29 +77,19 @@ class ClipMCR(mcrgraph.MCR):
             return local.is_file()
         return _cached_tag_file(cfg) is not None
 
-    def fingerprint(self) -> str:
-        if "_fp" not in self.__dict__:
-            cfg = self.config
-            h = hashlib.sha256(f"open_clip|{cfg.model}|{json.dumps(cfg.architecture, sort_keys=True)}|{self.dim}".encode())
-            local = cfg.local_file()
-            if cfg.pretrained is None:
-                h.update(f"random-init|{cfg.seed}".encode())
-            elif local is not None:
-                h.update(file_sha256(local).encode() if local.is_file() else f"missing:{local}".encode())
-            else:
-                h.update(f"tag|{cfg.pretrained}".encode())  # a tag names fixed published weights
-            self.__dict__["_fp"] = h.hexdigest()
-        return self.__dict__["_fp"]
+    def architecture(self) -> str:
+        return f"{self.config.model}|{json.dumps(self.config.architecture, sort_keys=True)}"
 
-    def parts(self):
-        """(model, preprocess, tokenizer), built on first use."""
-        with self._lock:
-            if self._parts is None:
-                self._parts = _build(self.config)
-                out = self._parts[0].text_projection if hasattr(self._parts[0], "text_projection") else None
-                if out is not None and hasattr(out, "shape") and out.shape[-1] != self.dim:
-                    self.dim = int(out.shape[-1])
-            return self._parts
+    def weights_source(self):
+        return self.config.pretrained, self.config.seed
+
+    def build(self):
+        """(model, preprocess, tokenizer)."""
+        parts = _build(self.config)
+        proj = getattr(parts[0], "text_projection", None)
+        if proj is not None and hasattr(proj, "shape") and proj.shape[-1] != self.dim:
+            self.dim = int(proj.shape[-1])
+        return parts
 
     # -- encoding -----------------------------------------------------------------
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
@@ -108,10 +97,7 @@ class ClipMCR(mcrgraph.MCR):
         device = self.config.device
         with torch.inference_mode():
             if modality == "text":
-                bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
-                if bad:
-                    raise DataError(f"{self.name}: text items are strings; item {bad[0]} is a {type(items[bad[0]]).__name__}")
-                out = model.encode_text(tokenizer(list(items)).to(device))
+                out = model.encode_text(tokenizer(check_texts(self.name, items)).to(device))
             else:
                 decoded = prefetched(lambda x: preprocess(pil_image(x)), items, self.config.batch_size, self.config.workers)
                 out = torch.cat([model.encode_image(torch.stack(pixels).to(device)) for pixels in decoded])

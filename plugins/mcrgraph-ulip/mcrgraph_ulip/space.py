@@ -8,11 +8,9 @@ https://storage.cloud.google.com/sfr-ulip-code-release-research/pretrained_model
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pickle
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,10 +19,11 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 import mcrgraph
-from mcrgraph.errors import DataError, EncoderError
+from mcrgraph.errors import EncoderError
 from mcrgraph.media import parallel_map, pil_image
 from mcrgraph.pointcloud import load_point_cloud
-from mcrgraph.weights import file_sha256, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.pretrained import PretrainedMCR, check_texts
+from mcrgraph.weights import load_exact, missing_weights, seeded, strip_prefix
 
 ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
 CHECKPOINT_NAME = "pointbert_ULIP-2.pt"
@@ -99,43 +98,31 @@ class UlipConfig(BaseModel):
         return Path(self.checkpoint).expanduser() if self.checkpoint is not None else None
 
 
-class UlipMCR(mcrgraph.MCR):
+class UlipMCR(PretrainedMCR):
     modalities = ("3d", "image", "text")
+    family = "ulip-pointbert"
+    released = (CHECKPOINT_NAME,)  # a file of this name is taken to be the released weights
 
     def __init__(self, config: UlipConfig | None = None):
-        self.config = config or UlipConfig()
-        self.name = self.config.name
+        super().__init__(config or UlipConfig())
         self.batch_size = self.config.batch_size
         self.dim = self.config.embed_dim
-        self._parts = None
-        self._lock = threading.Lock()
 
-    # -- weights ------------------------------------------------------------------
     def weights_present(self) -> bool | None:
         path = self.config.checkpoint_path()
         return None if path is None else path.is_file()
 
-    def fingerprint(self) -> str:
-        if "_fp" not in self.__dict__:
-            cfg = self.config
-            arch = cfg.model_dump(include={"point", "text", "vision_model", "image_size", "embed_dim", "seed"})
-            h = hashlib.sha256(f"ulip-pointbert|{json.dumps(arch, sort_keys=True)}".encode())
-            path = cfg.checkpoint_path()
-            if path is None:
-                h.update(b"random-init")
-            elif path.name == CHECKPOINT_NAME:  # the released weights, by name: present or not yet downloaded
-                h.update(f"released|{CHECKPOINT_NAME}".encode())
-            else:
-                h.update(file_sha256(path).encode() if path.is_file() else f"missing:{path}".encode())
-            self.__dict__["_fp"] = h.hexdigest()
-        return self.__dict__["_fp"]
+    def architecture(self) -> str:
+        # the seed also draws each cloud's points, so it changes 3d embeddings even with weights
+        arch = self.config.model_dump(include={"point", "text", "vision_model", "image_size", "embed_dim", "seed"})
+        return json.dumps(arch, sort_keys=True)
 
-    def parts(self):
-        """(model, image preprocess, tokenizer), built on first use."""
-        with self._lock:
-            if self._parts is None:
-                self._parts = _build(self.config)
-            return self._parts
+    def weights_source(self):
+        return self.config.checkpoint, self.config.seed
+
+    def build(self):
+        """(model, image preprocess, tokenizer)."""
+        return _build(self.config)
 
     # -- encoding -----------------------------------------------------------------
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
@@ -152,10 +139,7 @@ class UlipMCR(mcrgraph.MCR):
                 pixels = parallel_map(lambda x: preprocess(pil_image(x)), items, cfg.workers)
                 out = model.encode_image(torch.stack(pixels).to(cfg.device))
             else:
-                bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
-                if bad:
-                    raise DataError(f"{self.name}: text items are strings; item {bad[0]} is a {type(items[bad[0]]).__name__}")
-                out = model.encode_text(tokenize(items).to(cfg.device))
+                out = model.encode_text(tokenize(check_texts(self.name, items)).to(cfg.device))
             return F.normalize(out.float(), dim=-1).cpu()
 
 
