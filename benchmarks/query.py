@@ -76,9 +76,59 @@ def run(n_gallery: int, d: int, k: int, thread_counts: tuple[int, ...], repeats:
                 r[f"bf16_batch{b}_per_query_ms"] = ms(lambda qb=qb: topk(qb, stored["bf16"], k), b)
             rows[t] = r
             gc.collect()
+    del stored
+    gc.collect()
+    with threads(max(thread_counts)):
+        index = faiss_rows(gallery, qs, k, repeats, exact_i, ms)
     return {"n_gallery": n_gallery, "dim": d, "k": k, "repeats": repeats, "batch_repeats": batch_repeats, "same_result": same,
             "same_result_batch": same_batch, "batches": list(batches), "recall": recalls,
-            "gallery_bytes": n_gallery * d * 4, "by_threads": rows}
+            "gallery_bytes": n_gallery * d * 4, "by_threads": rows, "index": index, "index_threads": max(thread_counts)}
+
+
+def clustered_rows(n: int, d: int, clusters: int, gen: torch.Generator) -> torch.Tensor:
+    """Unit rows around ``clusters`` random centres (noise of norm about 0.4): embeddings of real
+    data cluster by concept; uniform random rows are the worst case for an inverted-list index."""
+    centres = unit_rows(clusters, d, gen)
+    x = centres[torch.randint(0, clusters, (n,), generator=gen)]
+    x.add_(torch.randn(n, d, generator=gen), alpha=0.4 / d ** 0.5)
+    return x.div_(x.norm(dim=1, keepdim=True))
+
+
+def faiss_rows(gallery: torch.Tensor, qs: torch.Tensor, k: int, repeats: int, exact_i: torch.Tensor, ms) -> list[dict]:
+    """GalleryIndex kinds next to the exact scan: build seconds, ms per single query, recall@k on
+    the batch of queries; IVF also on a clustered gallery of the same size. Empty without FAISS."""
+    import time
+
+    from mcrgraph.index import GalleryIndex
+
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return []
+    out = []
+    gen = torch.Generator().manual_seed(5)
+    galleries = [("uniform random", gallery, qs, exact_i)]
+    clustered = clustered_rows(len(gallery), gallery.shape[1], max(16, len(gallery) // 1000), gen)
+    cq = clustered[torch.randint(0, len(clustered), (len(qs),), generator=gen)].clone()
+    cq.add_(torch.randn(cq.shape, generator=gen), alpha=0.2 / gallery.shape[1] ** 0.5).div_(cq.norm(dim=1, keepdim=True))
+    galleries.append(("clustered", clustered, cq, topk(cq, clustered, k)[1]))
+    for label, g, q, exact in galleries:
+        exact_ms = ms(lambda g=g, q=q: topk(q[:1], g, k))
+        for kind, nprobes in (("faiss-flat", (None,)), ("faiss-ivf", (16, 64))):
+            if kind == "faiss-flat" and label != "uniform random":
+                continue
+            t0 = time.perf_counter()
+            index = GalleryIndex(g, kind)
+            build_s = time.perf_counter() - t0
+            for nprobe in nprobes:
+                if nprobe is not None:
+                    index._faiss.nprobe = nprobe
+                found = index.search(q, k)[1]
+                out.append({"gallery": label, "kind": kind, "nprobe": nprobe, "build_s": build_s,
+                            "ms": ms(lambda q=q, index=index: index.search(q[:1], k)), "exact_ms": exact_ms,
+                            "recall_at_k": recall(found, exact), "queries": len(q)})
+        gc.collect()
+    return out
 
 
 def variants(r: dict) -> list[tuple[str, str, str, float, str]]:
@@ -107,6 +157,12 @@ def markdown(r: dict, target_ms: float = 50.0) -> str:
     lines += ["", f"Same top-{r['k']} as torch.topk: one query {r['same_result']}, batch {r['same_result_batch']}.", ""]
     lines += ["| gallery | recall@%d vs exact float32 | top-1 agrees | queries |" % r["k"], "|---|---|---|---|"]
     lines += [f"| {n} | {x['recall_at_k']:.4f} | {x['top1']:.3f} | {x['queries']} |" for n, x in r["recall"].items()]
+    if r.get("index"):
+        lines += ["", f"FAISS (`mcrgraph.index.GalleryIndex`, faiss-cpu) at {r['index_threads']} threads, one query; baseline: "
+                  f"exact `mcrgraph.topk` float32 on the same gallery; recall@{r['k']} against it over {r['index'][0]['queries']} queries.", "",
+                  "| gallery | index | nprobe | build s | ms per query | exact ms | ratio | recall@%d |" % r["k"], "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {x['gallery']} | {x['kind']} | {x['nprobe'] or '-'} | {x['build_s']:.1f} | {x['ms']:.2f} | {x['exact_ms']:.1f} | "
+                  f"{x['ms'] / x['exact_ms']:.3f} | {x['recall_at_k']:.3f} |" for x in r["index"]]
     return "\n".join(lines) + "\n"
 
 

@@ -456,8 +456,10 @@ def _search_flags(flags: list[tuple[str, str]], known: set[str]) -> tuple[str, l
 @click.option("--png", type=click.Path(dir_okay=False), help="Also draw a grid (a row per query, its best matches left to right; "
               "image files as thumbnails) to this PNG file; needs matplotlib.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars while encoding.")
+@click.option("--index", "index", type=click.Choice(["exact", "fp16", "bf16", "faiss-flat", "faiss-ivf"]), default="exact", show_default=True,
+              help="How the gallery is scanned: exact float32, a half-precision copy, or FAISS (pip install 'mcrgraph[faiss]'); all but exact are approximate.")
 @click.pass_context
-def search_cmd(ctx, top, as_json, png, progress):
+def search_cmd(ctx, top, as_json, png, progress, index):
     """Retrieval: rank a gallery of one modality for queries of another (or the same), through
     the space where the two meet (one space, or connected ones).
 
@@ -484,7 +486,7 @@ def search_cmd(ctx, top, as_json, png, progress):
     known = {m for _, a in g.nx.nodes(data=True) for m in a["modalities"]}
     qm, queries, gm, gallery = _search_flags(_modality_flags(list(ctx.args), "--audio q.wav --images photos/"), known)
     path = g.plan(qm, gm)
-    results = search(qm, queries, gm, gallery, top=top, path=path, graph=g, progress=progress)
+    results = search(qm, queries, gm, gallery, top=top, path=path, graph=g, progress=progress, index=index)
     if png:
         from .drawing import draw_retrieval
 

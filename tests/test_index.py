@@ -1,0 +1,81 @@
+"""GalleryIndex: the exact kind matches mcrgraph.topk; half precision and FAISS are measured
+against it (recall@10), and bad input gets clear errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mcrgraph
+from mcrgraph.index import GalleryIndex
+from mcrgraph.topk import topk
+
+
+def unit(n, d, seed):
+    return F.normalize(torch.randn(n, d, generator=torch.Generator().manual_seed(seed)), dim=1)
+
+
+def clustered(n, d, clusters, seed):
+    g = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(clusters, d, generator=g), dim=1)
+    which = torch.randint(0, clusters, (n,), generator=g)
+    return F.normalize(centres[which] + 0.05 * torch.randn(n, d, generator=g), dim=1)  # noise of norm ~0.4
+
+
+def recall(found, exact):
+    return sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found, exact)) / exact.numel()
+
+
+def test_exact_is_topk():
+    g, q = unit(3000, 64, 0), unit(20, 64, 1)
+    v, i = GalleryIndex(g).search(q, 10)
+    ev, ei = topk(q, g, 10)
+    assert torch.equal(i, ei) and torch.equal(v, ev)
+
+
+@pytest.mark.parametrize("kind", ["fp16", "bf16"])
+def test_half_precision_keeps_recall(kind):
+    g, q = unit(5000, 128, 2), unit(50, 128, 3)
+    _, exact = topk(q, g, 10)
+    _, found = GalleryIndex(g, kind).search(q, 10)
+    assert recall(found, exact) >= 0.95
+
+
+def test_faiss_flat_is_exact_and_ivf_is_close():
+    g, q = clustered(6000, 64, 40, 4), clustered(40, 64, 40, 5)
+    ev, exact = topk(q, g, 10)
+    fv, flat = GalleryIndex(g, "faiss-flat").search(q, 10)
+    assert recall(flat, exact) == 1.0
+    torch.testing.assert_close(fv, ev, atol=1e-5, rtol=1e-5)
+    ivf = GalleryIndex(g, "faiss-ivf", nlist=60, nprobe=60)  # every cell probed: exhaustive
+    assert recall(ivf.search(q, 10)[1], exact) == 1.0
+    default = GalleryIndex(g, "faiss-ivf")
+    assert default.nprobe == 16 and recall(default.search(q, 10)[1], exact) >= 0.9
+
+
+def test_bad_input_is_explained():
+    g = unit(100, 16, 6)
+    with pytest.raises(mcrgraph.ConfigError, match="unknown index kind 'hnsw'"):
+        GalleryIndex(g, "hnsw")
+    bad = g.clone()
+    bad[7, 3] = float("nan")
+    with pytest.raises(mcrgraph.DataError, match="gallery row 7"):
+        GalleryIndex(bad, "fp16")
+    with pytest.raises(mcrgraph.DataError, match="empty"):
+        GalleryIndex(g[:0])
+    idx = GalleryIndex(g, "faiss-flat")
+    with pytest.raises(mcrgraph.DataError, match=r"\(n, 16\)"):
+        idx.search(unit(2, 8, 7), 3)
+    with pytest.raises(mcrgraph.ConfigError, match="from 1 to the gallery's 100"):
+        idx.search(unit(2, 16, 7), 101)
+
+
+def test_search_takes_an_index(only_fakes):
+    from conftest import CAPTIONS, QUICK
+
+    mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK)
+    gallery = [f"k{i}#9" for i in range(20)]
+    exact = mcrgraph.search("audio", ["k3#7", "k5#7"], "image", gallery, top=5)
+    for kind in ("fp16", "faiss-flat"):
+        hits = mcrgraph.search("audio", ["k3#7", "k5#7"], "image", gallery, top=5, index=kind)
+        assert [[h.index for h in row] for row in hits] == [[h.index for h in row] for row in exact]
