@@ -5,8 +5,8 @@
   reads (approximate: ranks may swap between rows closer than the rounding).
 - ``faiss-ivf``: FAISS inverted lists (``IndexIVFFlat``, inner product), the optional
   ``faiss-cpu`` extra (``pip install 'mcrgraph[faiss]'``). ``nlist`` k-means cells (default
-  4 x sqrt(n)), of which each query scans ``nprobe`` (default 16): approximate, and much faster
-  than a scan on large galleries. ``faiss-flat`` is FAISS's exact scan, for comparison.
+  sqrt(n), trained on 64 rows per cell), of which each query scans ``nprobe`` (default 16):
+  approximate, and much faster than a scan on large galleries of clustered (real) embeddings. ``faiss-flat`` is FAISS's exact scan, for comparison.
 
 Build it once, query it many times; ``mcrgraph.search(..., index=...)`` builds one per call."""
 from __future__ import annotations
@@ -72,12 +72,15 @@ def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, nprobe: int, see
     if kind == "faiss-flat":
         index = faiss.IndexFlatIP(x.shape[1])
     else:
-        nlist = nlist or max(1, min(len(x) // 39, int(4 * math.sqrt(len(x)))))  # FAISS wants ~39 points per cell to train
+        nlist = nlist or max(1, min(len(x) // 39, int(math.sqrt(len(x)))))  # FAISS wants >= 39 points per cell to train
         if not 1 <= nlist <= len(x):
             raise ConfigError(f"nlist must be from 1 to the gallery's {len(x)} rows, got {nlist}")
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(x.shape[1]), x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
-        index.train(data)
+        # k-means on a sample of 64 rows per cell: on all of 1M x 512 rows with 4,000 cells
+        # training took 264 s here; the cells come out about as good from a sample
+        rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: 64 * nlist]
+        index.train(data if len(rows) == len(x) else data[rows.sort().values.numpy()])
         index.nprobe = max(1, min(nprobe, nlist))
     index.add(data)
     return index

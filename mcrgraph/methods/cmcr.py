@@ -11,7 +11,7 @@ from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
 from .losses import info_nce, memory_readout, perturb
-from .common import Projector, TrainConfig, config_of, load_into
+from .common import Projector, Steps, TrainConfig, config_of, load_into
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "c-mcr"
@@ -74,6 +74,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
         vb = memory_readout(tb, data.memory_b.to(dev), cfg.memory_temperature, threads=cfg.threads)
 
     opt = torch.optim.AdamW(list(fa.parameters()) + list(fb.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_at = Steps(cfg, opt)
     bs = min(cfg.batch_size, len(tr))
     steps = len(tr) // bs  # drop the ragged last batch: BatchNorm needs >1 row
 
@@ -82,19 +83,18 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
         total = 0.0
         for s in range(steps):
             idx = perm[s * bs : (s + 1) * bs].to(dev)
-            za = fa(perturb(ta[idx], cfg.noise_std, gen))
-            zb = fb(perturb(tb[idx], cfg.noise_std, gen))
-            loss = info_nce(za, zb, cfg.temperature)
-            if with_memory:
-                zva = fa(perturb(va[idx], cfg.noise_std, gen))
-                zvb = fb(perturb(vb[idx], cfg.noise_std, gen))
-                loss = loss + info_nce(zva, zvb, cfg.temperature)
-                if cfg.intra_weight:
-                    intra = (za - zva).pow(2).sum(1).mean() + (zb - zvb).pow(2).sum(1).mean()
-                    loss = loss + cfg.intra_weight * intra
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            with steps_at.autocast():
+                za = fa(perturb(ta[idx], cfg.noise_std, gen))
+                zb = fb(perturb(tb[idx], cfg.noise_std, gen))
+                loss = info_nce(za, zb, cfg.temperature)
+                if with_memory:
+                    zva = fa(perturb(va[idx], cfg.noise_std, gen))
+                    zvb = fb(perturb(vb[idx], cfg.noise_std, gen))
+                    loss = loss + info_nce(zva, zvb, cfg.temperature)
+                    if cfg.intra_weight:
+                        intra = (za - zva).pow(2).sum(1).mean() + (zb - zvb).pow(2).sum(1).mean()
+                        loss = loss + cfg.intra_weight * intra
+            steps_at.step(loss)
             total += loss.item()
         return total / max(1, steps)
 

@@ -20,7 +20,7 @@ from torch import nn
 from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
-from .common import Projector, TrainConfig, config_of, load_into
+from .common import Projector, Steps, TrainConfig, config_of, load_into
 from .losses import info_nce, memory_readout, perturb
 from .loop import run_epochs, split, via_retrieval
 
@@ -137,6 +137,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     tup = build_tuples(moved, tr.to(dev), cfg)  # fixed for frozen encoders: built once
 
     opt = torch.optim.AdamW(ext.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_at = Steps(cfg, opt)
     rows = len(tup.leaf_via)
     bs = min(cfg.batch_size, rows)
     steps = rows // bs
@@ -146,24 +147,23 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
         total = 0.0
         for s in range(steps):
             idx = perm[s * bs : (s + 1) * bs].to(dev)
-            leaf_via = perturb(tup.leaf_via[idx], cfg.noise_std, gen)
-            leaf = [ext.fm(leaf_via)]
-            base = [tup.base_via[idx]]
-            loss = torch.zeros((), device=dev)
-            if tup.leaf_other is not None:
-                other = ext.other(perturb(tup.leaf_other[idx], cfg.noise_std, gen))
-                if cfg.f1 and cfg.f1_weight:
-                    loss = loss + cfg.f1_weight * info_nce(other, tup.leaf_via[idx], cfg.temperature)
-                if cfg.dense:
-                    leaf.append(ext.fm(other))
-            if tup.base_other is not None and cfg.dense:
-                base.append(tup.base_other[idx])
-            for z in leaf:  # dense: every leaf member against every base member of its tuple
-                for target in base:
-                    loss = loss + info_nce(z, target, cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            with steps_at.autocast():
+                leaf_via = perturb(tup.leaf_via[idx], cfg.noise_std, gen)
+                leaf = [ext.fm(leaf_via)]
+                base = [tup.base_via[idx]]
+                loss = torch.zeros((), device=dev)
+                if tup.leaf_other is not None:
+                    other = ext.other(perturb(tup.leaf_other[idx], cfg.noise_std, gen))
+                    if cfg.f1 and cfg.f1_weight:
+                        loss = loss + cfg.f1_weight * info_nce(other, tup.leaf_via[idx], cfg.temperature)
+                    if cfg.dense:
+                        leaf.append(ext.fm(other))
+                if tup.base_other is not None and cfg.dense:
+                    base.append(tup.base_other[idx])
+                for z in leaf:  # dense: every leaf member against every base member of its tuple
+                    for target in base:
+                        loss = loss + info_nce(z, target, cfg.temperature)
+            steps_at.step(loss)
             total += loss.item()
         return total / max(1, steps)
 
