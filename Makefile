@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 # The real-encoder plugins: each its own distribution with an entry point in the mcrgraph group.
 PLUGINS := plugins/mcrgraph-clip plugins/mcrgraph-clap plugins/mcrgraph-ulip
+# laion_clap pins numpy<2, and pyarrow 23+ (for Ray Data) needs numpy 2
+PINS := "pyarrow<23"
 
 # Debian packages the mini-world builder reads (its test builds a tiny world from them).
 DEBS := espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
@@ -22,7 +24,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.installed: pyproject.toml Makefile $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]" $(addprefix -e ,$(PLUGINS)) $(PINS)
 	touch $@
 
 install: $(VENV)/.installed

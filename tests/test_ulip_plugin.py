@@ -8,15 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("timm")
-pytest.importorskip("open_clip")
-mcrgraph_ulip = pytest.importorskip("mcrgraph_ulip")
-
-import mcrgraph  # noqa: E402
-from mcrgraph.errors import EncoderError  # noqa: E402
-from mcrgraph_ulip import PointBertConfig, TextConfig, UlipConfig, UlipMCR  # noqa: E402
-from mcrgraph_ulip.model import farthest_point_sample  # noqa: E402
-from mcrgraph_ulip.space import build_model  # noqa: E402
+import mcrgraph
+import mcrgraph_ulip
+from mcrgraph.errors import EncoderError
+from mcrgraph_ulip import PointBertConfig, TextConfig, UlipConfig, UlipMCR
+from mcrgraph_ulip.model import farthest_point_sample
+from mcrgraph_ulip.space import build_model
 
 TINY = dict(
     point=PointBertConfig(trans_dim=32, depth=2, num_heads=2, group_size=8, num_group=16, encoder_dims=32, npoints=256),
