@@ -23,7 +23,7 @@ SIZES = {
     "full": dict(n_via=100_000, n_mem=100_000, dim=512, batch=512, epochs=1, baseline_steps=20, matmul_repeats=10,
                  query_gallery=1_000_000, query_repeats=11, profile_steps=30, threads_steps=40,
                  rss_candidates=[1_000_000, 750_000, 500_000, 400_000, 300_000, 250_000, 200_000, 150_000, 100_000],
-                 extraction_images=96, extraction_repeats=3, budget_s=25 * 60),
+                 extraction_images=96, extraction_repeats=5, budget_s=25 * 60),
 }
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TOP_K = 10

@@ -8,11 +8,13 @@
 - decode + preprocess alone (what the library adds before the forward), for the breakdown.
 
 overhead = library cold time / raw time - 1. ``python -m benchmarks.extraction [--images 96]``
-prints a Markdown table; ``python -m benchmarks`` runs it as one stage."""
+prints a Markdown table; ``python -m benchmarks`` runs it as one stage. Raw and library runs
+alternate (the machine's speed drifts by several percent over a minute)."""
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 
 import numpy as np
@@ -65,9 +67,12 @@ def run(n_images: int = 96, repeats: int = 3) -> dict:
             return mcrgraph.embed(clip, "image", paths)
 
         try:
-            t_raw = median_time(raw, repeats)
+            raw(), cold()  # warm-up of both paths
+            # raw and library runs alternate, so that a slow spell of the machine hits both
+            pairs = [(median_time(raw, 1, warmup=0), median_time(cold, 1, warmup=0)) for _ in range(repeats)]
+            t_raw = statistics.median(p[0] for p in pairs)
+            t_cold = statistics.median(p[1] for p in pairs)
             t_decode = median_time(decode, repeats)
-            t_cold = median_time(cold, repeats)
             os.environ["MCRGRAPH_HOME"] = os.path.join(tmp, "hit")
             mcrgraph.embed(clip, "image", paths)
             t_hit = median_time(lambda: mcrgraph.embed(clip, "image", paths), repeats)
@@ -78,7 +83,7 @@ def run(n_images: int = 96, repeats: int = 3) -> dict:
                 os.environ["MCRGRAPH_HOME"] = old_home
     return {"images": n_images, "batch_size": bs, "workers": clip.config.workers, "threads": torch.get_num_threads(),
             "raw_s": t_raw, "decode_s": t_decode, "cold_s": t_cold, "hit_s": t_hit,
-            "overhead": t_cold / t_raw - 1.0}
+            "overhead": t_cold / t_raw - 1.0, "pairs": pairs, "repeats": repeats}
 
 
 def markdown(r: dict) -> str:
@@ -90,7 +95,9 @@ def markdown(r: dict) -> str:
         ("decode + preprocess alone", r["decode_s"], f"{r['decode_s'] / r['raw_s']:.2f}"),
     ]
     lines = [f"ViT-B-32 (random init), {n} JPEG files 320x240, batches of {r['batch_size']}, "
-             f"{r['workers']} decode threads, {r['threads']} torch threads; median of the repeats.\n",
+             f"{r['workers']} decode threads, {r['threads']} torch threads; medians of {r.get('repeats', '?')} runs, raw and "
+             f"library runs alternating. Each pair (raw s, library s): "
+             + ", ".join(f"({a:.2f}, {b:.2f})" for a, b in r.get("pairs", [])) + "\n",
              "| path | seconds | items/s | vs raw |", "|---|---|---|---|"]
     lines += [f"| {name} | {t:.2f} | {n / t:.1f} | {ratio} |" for name, t, ratio in rows]
     lines.append(f"\nOverhead of the library path over the raw forward: **{100 * r['overhead']:.1f}%** (target: under 10%).")
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.extraction", description="the extraction stage alone")
     ap.add_argument("--images", type=int, default=96)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     info = machine()
     print(f"{info['cpu_model']}, {info['cores']} cores, torch {info['torch']}, {info['date']}\n")

@@ -26,11 +26,12 @@ from .connect import connect  # noqa: E402
 from .graph import MCRGraph, Path, graph  # noqa: E402
 from .tasks import Classification, Hit, classify, search  # noqa: E402
 from .localize import Heatmap, localize  # noqa: E402
+from .index import GalleryIndex  # noqa: E402
 
 __all__ = [
     "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect",
     "graph", "MCRGraph", "Path", "MCRGraphError", "UnknownMCRError", "UnknownModalityError",
     "DuplicateMCRError", "EncoderError", "EncoderOutputError", "DataError", "ConnectorFileError",
     "ConnectorMismatchError", "StoreError", "NoPathError", "ConfigError",
-    "classify", "search", "Classification", "Hit", "localize", "Heatmap",
+    "classify", "search", "Classification", "Hit", "localize", "Heatmap", "GalleryIndex",
 ]

@@ -29,6 +29,7 @@ from .errors import ConfigError, ConnectorFileError
 from .mcr import NAME_RE
 from .methods import get_method
 from .safeload import load_torch_weights
+from .weights import file_sha256
 
 DIM = 512
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -112,7 +113,7 @@ def import_official(path: str | Path, kind: str, name: str | None = None, clip: 
         raise ConnectorFileError(f"{path} does not fit the official {kind} heads: {str(e).splitlines()[-1].strip()}") from None
     weights = connectors.weights_bytes(tensors)
     card = _card(name, k, cfg, spaces, hashlib.sha256(weights).hexdigest(),
-                 origin=f"imported from the official {k.file} (file {path.name}, sha256 {_sha256(path)}): {k.about}; "
+                 origin=f"imported from the official {k.file} (file {path.name}, sha256 {file_sha256(path)}): {k.about}; "
                         f"heads by the C-MCR/Ex-MCR authors, CC BY 4.0")
     folder = connectors.save(card, weights, overwrite=overwrite)
     return ConnectedMCR(card, folder, tensors=tensors, parents=spaces)
@@ -147,8 +148,3 @@ def _check_keys(state: dict[str, Any], k: Kind, kind: str, path: Path) -> None:
         if value.shape[0] != want:
             raise ConnectorFileError(f"{path}: {key} has shape {tuple(value.shape)}; the official heads are {DIM}-d")
 
-
-def _sha256(path: Path) -> str:
-    from .weights import file_sha256
-
-    return file_sha256(path)
