@@ -76,7 +76,7 @@ def run(n_gallery: int, d: int, k: int, thread_counts: tuple[int, ...], repeats:
                 r[f"bf16_batch{b}_per_query_ms"] = ms(lambda qb=qb: topk(qb, stored["bf16"], k), b)
             rows[t] = r
             gc.collect()
-    del stored
+    stored.clear()  # free the half-precision copies before FAISS builds its own
     gc.collect()
     with threads(max(thread_counts)):
         index = faiss_rows(gallery, qs, k, repeats, exact_i, ms)

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import mcrgraph
-import mcrgraph_ulip
 from mcrgraph.errors import EncoderError
 from mcrgraph_ulip import PointBertConfig, TextConfig, UlipConfig, UlipMCR
 from mcrgraph_ulip.model import farthest_point_sample
