@@ -142,3 +142,16 @@ def test_listed_by_the_cli_without_loading_weights():
     assert r.exit_code == 0
     assert "clip (image/text, 512-d, WEIGHTS MISSING)" in r.output
     assert "entry point (mcrgraph-clip)" in r.output
+
+
+def test_patch_embeddings_for_localization(tmp_path):
+    from mcrgraph.localize import embed_dense
+
+    m = tiny()
+    _, paths = pictures(tmp_path, 2)
+    dense = embed_dense(m, "image", paths)
+    assert dense.shape == (2, 4, 4, 32)  # 32 px / patch 8
+    torch.testing.assert_close(dense.norm(dim=-1), torch.ones(2, 4, 4))
+    assert m.dense_modalities() == ("image",)
+    big = ClipMCR(ClipConfig(pretrained=None))
+    assert big.encode_dense("image", [np.zeros((64, 64, 3), np.uint8)]).shape == (1, 7, 7, 512)

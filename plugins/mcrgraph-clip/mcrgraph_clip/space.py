@@ -103,6 +103,39 @@ class ClipMCR(PretrainedMCR):
                 out = torch.cat([model.encode_image(torch.stack(pixels).to(device)) for pixels in decoded])
             return F.normalize(out.float(), dim=-1).cpu()
 
+    def dense_modalities(self) -> tuple[str, ...]:
+        """Images, for ViT towers: one embedding per patch (7 x 7 for ViT-B-32 at 224 px)."""
+        vision = (self.config.architecture or {}).get("vision_cfg", {})
+        vit = "timm_model_name" not in vision if self.config.architecture else self.config.model.startswith("ViT")
+        return ("image",) if vit else ()
+
+    def encode_dense(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        """(n, gh, gw, dim) patch embeddings, each L2-normalised, in the same space as the
+        pooled image embedding (the patch tokens after the final LayerNorm, through ``proj``)."""
+        model, preprocess, _ = self.parts()
+        if modality != "image":
+            raise NotImplementedError(f"{self.name} has dense features for images only")
+        with torch.inference_mode():
+            pixels = torch.stack([preprocess(pil_image(x)) for x in items]).to(self.config.device)
+            dense = _dense_tokens(model.visual, pixels)
+            if dense is None:
+                raise NotImplementedError(f"{self.name}: the {self.config.model} image tower has no patch tokens to use")
+            return F.normalize(dense.float(), dim=-1).cpu()
+
+
+def _dense_tokens(visual, pixels: torch.Tensor) -> torch.Tensor | None:
+    """(n, gh, gw, dim) projected patch tokens of an open_clip VisionTransformer (what its
+    ``output_tokens`` gives, through ``proj`` like the pooled token), or None for other towers."""
+    if not all(hasattr(visual, a) for a in ("_embeds", "transformer", "_pool", "proj", "grid_size")):
+        return None
+    if getattr(visual, "attn_pool", None) is not None or visual.proj is None:
+        return None
+    _, tokens = visual._pool(visual.transformer(visual._embeds(pixels)))
+    gh, gw = visual.grid_size
+    if tokens.shape[1] != gh * gw:
+        return None
+    return (tokens @ visual.proj).reshape(len(pixels), gh, gw, -1)
+
 
 def _known_dim(model: str) -> int:
     """The embed dim from open_clip's bundled config file, read without importing open_clip
