@@ -87,7 +87,7 @@ def _cost(weight: Weight, g: nx.MultiGraph, nodes: set[str], depth: int) -> floa
     return None if any(c is None for c in costs) else float(sum(costs))
 
 
-def _weightless(g: nx.MultiGraph):
+def weights_missing(g: nx.MultiGraph):
     """``f(node) -> True`` when a plugin space the node is built from says its weights are missing."""
     from .graph import _leaves
 
@@ -146,7 +146,7 @@ def plan(g: nx.MultiGraph, a: str, b: str, weight: Weight = None) -> Path:
         # among equally cheap answers, one whose encoders have their weights on disk (asked only
         # of these: a plugin may need a moment to tell), then the fewest nodes, then by name
         tied = [f for f in found if f[0] == cheapest]
-        absent = _weightless(g) if len(tied) > 1 else (lambda n: False)
+        absent = weights_missing(g) if len(tied) > 1 else (lambda n: False)
         return min(tied, key=lambda f: (absent(f[1]) or absent(f[2]), len({f[1], f[2]}), f[1], f[2]))[3]
     steps = suggest(g, a, b)
     if not steps:
