@@ -19,6 +19,11 @@ class SpaceRef(BaseModel):
     modalities: list[str]
     fingerprint: str = Field(description="the encoder fingerprint (MCR.fingerprint()) at training time")
 
+    @classmethod
+    def of(cls, mcr) -> "SpaceRef":
+        """The card's record of an installed space, as it is now."""
+        return cls(name=mcr.name, dim=mcr.dim, modalities=list(mcr.modalities), fingerprint=mcr.fingerprint())
+
 
 class DataRef(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -95,7 +95,7 @@ def connect(
             setattr(data, attr, embed(space, mod, mem, progress=progress))
             refs.append(DataRef(space=space.name, modality=mod, count=len(mem), fingerprint=items_fingerprint(split_pin(mod)[0], mem)))
 
-    spaces = [SpaceRef(name=s.name, dim=s.dim, modalities=list(s.modalities), fingerprint=s.fingerprint()) for s in (space_a, space_b)]
+    spaces = [SpaceRef.of(s) for s in (space_a, space_b)]
     checkpoint = Checkpointer(name, _job(method, cfg, refs, spaces), resume=resume, every=getattr(cfg, "checkpoint_every", 1)) if save else None
     if resume and not save:
         raise ConfigError("resume needs a stored run (save=True)")

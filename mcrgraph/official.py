@@ -16,7 +16,6 @@ L2-normalised, and BatchNorm runs with its stored statistics:
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from .errors import ConfigError, ConnectorFileError
 from .mcr import NAME_RE
 from .methods import get_method
 from .safeload import load_torch_weights
-from .weights import file_sha256
+from .weights import file_sha256, strip_prefix
 
 DIM = 512
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -91,7 +90,7 @@ def import_official(path: str | Path, kind: str, name: str | None = None, clip: 
     k = KINDS[kind]
     path = Path(path).expanduser()
     raw = load_torch_weights(path)  # weights_only=True: a file with code in it is refused
-    state = {re.sub(r"^module\.", "", key): value for key, value in raw.items()}
+    state = strip_prefix(raw, "module.")  # saved from DataParallel
     _check_keys(state, k, kind, path)
     tensors = {ours: state[theirs].detach().clone() for theirs, ours in k.keys.items()}
 
@@ -120,8 +119,7 @@ def import_official(path: str | Path, kind: str, name: str | None = None, clip: 
 
 
 def _card(name: str, k: Kind, cfg, spaces, sha: str, origin: str = "") -> ConnectorCard:
-    refs = [SpaceRef(name=s.name, dim=s.dim, modalities=list(s.modalities), fingerprint=s.fingerprint()) for s in spaces]
-    return ConnectorCard(name=name, method=k.method, spaces=refs, via=k.via,
+    return ConnectorCard(name=name, method=k.method, spaces=[SpaceRef.of(s) for s in spaces], via=k.via,
                          modalities=list(dict.fromkeys([m for s in spaces for m in s.modalities])), dim=DIM,
                          config=cfg.model_dump(), weights_sha256=sha, mcrgraph_version=__version__,
                          **({"origin": origin} if origin else {}))
@@ -142,9 +140,9 @@ def _check_keys(state: dict[str, Any], k: Kind, kind: str, path: Path) -> None:
             raise ConnectorFileError(f"{path}: {key} is a {type(value).__name__}, not a tensor")
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise ConnectorFileError(f"{path}: {key} has NaN or infinite values")
-        want = 1024 if any(t in key for t in ("net1.0", "net1.1")) else DIM
         if key.endswith("num_batches_tracked"):
             continue
+        want = 1024 if any(t in key for t in ("net1.0", "net1.1")) else DIM
         if value.shape[0] != want:
             raise ConnectorFileError(f"{path}: {key} has shape {tuple(value.shape)}; the official heads are {DIM}-d")
 

@@ -123,7 +123,7 @@ def search(
     # what g.similarity computes, without the queries x gallery matrix: exact chunked top-k
     eq = embed(_space(g, path.node), pin_for(qm, path.node), queries, progress=progress)
     eg = embed(_space(g, path.target_node), pin_for(gm, path.target_node), gallery, progress=progress)
-    if index == "exact":
+    if index == "exact":  # straight to topk: a GalleryIndex would first check every gallery value once more
         values, order = topk(eq, eg, k)
     else:
         from .index import GalleryIndex

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,7 +18,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 import mcrgraph
-from mcrgraph.errors import EncoderError
+from mcrgraph.errors import ConnectorFileError, EncoderError
+from mcrgraph.safeload import load_torch_weights
 from mcrgraph.media import parallel_map, pil_image
 from mcrgraph.pointcloud import load_point_cloud
 from mcrgraph.pretrained import PretrainedMCR, check_texts
@@ -181,38 +181,18 @@ def read_checkpoint(path: Path, where: str) -> tuple[dict[str, torch.Tensor], st
     """The state dict of an official ULIP checkpoint ({"state_dict": {"module.<key>": ...},
     "args": Namespace, ...}) or of a bare state dict, read without running pickled code."""
     try:
-        # weights_only refuses every pickled global but tensors, containers and what is listed
-        # here: the argparse Namespace ULIP saves as "args" (and numpy scalars its metrics may be)
-        with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise EncoderError(f"{where}: refused {path}: it holds Python objects other than weights "
-                           f"({_unsafe_globals(path, e)}), which are not loaded because unpickling them could run code; "
-                           f"give the official checkpoint or a plain state dict") from None
-    except (RuntimeError, OSError, ValueError, EOFError, AttributeError) as e:
-        raise EncoderError(f"{where}: cannot read {path} ({type(e).__name__}: {str(e)[:160]})") from None
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+        ckpt = load_torch_weights(path, allow=_SAFE_GLOBALS)
+    except ConnectorFileError as e:
+        raise EncoderError(f"{where}: {e}") from None
+    state = ckpt.get("state_dict", ckpt)
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EncoderError(f"{where}: {path} is not a ULIP checkpoint (expected a dict with a 'state_dict' of tensors)")
-    args = ckpt.get("args") if isinstance(ckpt, dict) else None
-    return strip_prefix(state, "module."), getattr(args, "model", None)
-
-
-def _unsafe_globals(path: Path, error: Exception) -> str:
-    """The pickled globals a weights-only load refuses, read from the pickle without running it."""
-    try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception:  # an old torch, or a file that is not a zip checkpoint
-        names = []
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in _SAFE_GLOBALS}
-    names = [n for n in names if n not in allowed]
-    if names:
-        return "pickled " + ", ".join(names[:5])
-    text = str(error).strip()
-    return text.splitlines()[-1][:200] if text else type(error).__name__
+    return strip_prefix(state, "module."), getattr(ckpt.get("args"), "model", None)
 
 
 def _safe_globals() -> list:
+    """What ULIP checkpoints pickle besides tensors: the argparse Namespace of training
+    arguments ("args"), and numpy scalars its metrics may be."""
     out: list = [argparse.Namespace]
     try:
         import warnings
