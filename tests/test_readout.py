@@ -1,5 +1,5 @@
-"""memory_readout: the chunked, in-place-normalising version gives exactly what the earlier
-version (normalise the whole output into a new tensor) gave, and honours ``threads``."""
+"""memory_readout: the blocked, online-softmax version gives what one plain softmax over whole
+score rows gives (to float rounding), whatever the block sizes, and honours ``threads``."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,7 +8,7 @@ from mcrgraph.methods.losses import memory_readout
 
 
 def readout_before(queries, memory, temperature, max_elements=1 << 24, values=None):
-    """The implementation this one replaced, kept verbatim as the reference."""
+    """The plain implementation (one softmax over whole score rows), kept as the reference."""
     values = memory if values is None else values
     out = torch.empty(len(queries), values.shape[1], dtype=values.dtype, device=values.device)
     chunk = max(1, max_elements // max(1, len(memory)))
@@ -22,26 +22,48 @@ def unit(n, d, gen):
     return F.normalize(torch.randn(n, d, generator=gen), dim=1)
 
 
-@pytest.mark.parametrize("n,m,d,max_elements,tau", [
-    (37, 53, 13, 1 << 24, 0.01),   # one chunk
-    (37, 53, 13, 100, 0.01),       # chunks of 1 row
-    (101, 29, 17, 29 * 7, 0.05),   # chunks of 7 rows, ragged last chunk
-    (300, 1000, 64, 1 << 14, 0.01),
+@pytest.mark.parametrize("n,m,d,max_elements,rows,tau", [
+    (37, 53, 13, 1 << 21, 2048, 0.01),   # one chunk, one block
+    (37, 53, 13, 1, 2048, 0.01),         # one query row and one memory row at a time
+    (101, 29, 17, 29 * 7, 7, 0.05),      # ragged last query chunk, whole memory per block
+    (101, 29, 17, 30, 4, 0.05),          # ragged last memory block (7 + 7 + 7 + 7 + 1)
+    (300, 1000, 64, 1 << 14, 64, 0.01),
 ])
-def test_readout_is_identical_to_the_previous_implementation(n, m, d, max_elements, tau):
+def test_readout_matches_one_softmax_over_whole_rows(n, m, d, max_elements, rows, tau):
     gen = torch.Generator().manual_seed(n + m + d)
     q, mem = unit(n, d, gen), unit(m, d, gen)
-    got = memory_readout(q, mem, tau, max_elements)
-    assert torch.equal(got, readout_before(q, mem, tau, max_elements))
+    got = memory_readout(q, mem, tau, max_elements, rows=rows)
+    torch.testing.assert_close(got, readout_before(q, mem, tau), rtol=1e-4, atol=1e-5)
     other = torch.randn(m, d + 3, generator=gen)  # values of another width (Ex-MCR's twins)
-    assert torch.equal(memory_readout(q, mem, tau, max_elements, values=other),
-                       readout_before(q, mem, tau, max_elements, values=other))
+    torch.testing.assert_close(memory_readout(q, mem, tau, max_elements, values=other, rows=rows),
+                               readout_before(q, mem, tau, values=other), rtol=1e-4, atol=1e-5)
+
+
+def test_readout_rescales_when_the_maximum_comes_in_a_late_block():
+    """Each query's nearest memory row sits in the last block, and τ is small enough that the
+    first blocks' weights are exp(-100)-scale relative to it: a missing rescale shows."""
+    gen = torch.Generator().manual_seed(3)
+    mem = unit(64, 8, gen)
+    q = mem[-4:] + 0.01 * torch.randn(4, 8, generator=gen)
+    q = torch.nn.functional.normalize(q, dim=1)
+    got = memory_readout(q, mem, 0.005, max_elements=16, rows=2)  # blocks of 8 memory rows
+    torch.testing.assert_close(got, readout_before(q, mem, 0.005), rtol=1e-4, atol=1e-5)
+    assert torch.isfinite(got).all()
+
+
+def test_readout_of_large_logits_does_not_overflow():
+    gen = torch.Generator().manual_seed(4)
+    q, mem = unit(5, 6, gen) * 50, unit(40, 6, gen) * 50  # logits up to 2500 / 0.01 = 2.5e5
+    got = memory_readout(q, mem, 0.01, max_elements=20, rows=5)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, readout_before(q, mem, 0.01), rtol=1e-4, atol=1e-5)
 
 
 def test_readout_of_zero_rows_and_a_zero_vector():
     gen = torch.Generator().manual_seed(0)
     mem = unit(10, 5, gen)
     assert memory_readout(torch.empty(0, 5), mem, 0.01).shape == (0, 5)
+    assert torch.equal(memory_readout(unit(3, 5, gen), torch.empty(0, 5), 0.01), torch.zeros(3, 5))
     values = torch.zeros(10, 5)  # every readout row is 0: normalise must not divide by 0
     assert torch.equal(memory_readout(unit(4, 5, gen), mem, 0.01, values=values), torch.zeros(4, 5))
 
@@ -52,10 +74,10 @@ def test_readout_sets_and_restores_threads(monkeypatch):
     before = torch.get_num_threads()
     expected = readout_before(q, mem, 0.01)
     seen = []
-    real_softmax = torch.softmax
-    monkeypatch.setattr(torch, "softmax", lambda *a, **k: (seen.append(torch.get_num_threads()), real_softmax(*a, **k))[1])
-    assert torch.equal(memory_readout(q, mem, 0.01, threads=1), expected)
+    real_matmul = torch.matmul
+    monkeypatch.setattr(torch, "matmul", lambda *a, **k: (seen.append(torch.get_num_threads()), real_matmul(*a, **k))[1])
+    torch.testing.assert_close(memory_readout(q, mem, 0.01, threads=1), expected, rtol=1e-4, atol=1e-5)
     assert seen and set(seen) == {1} and torch.get_num_threads() == before
     seen.clear()
-    assert torch.equal(memory_readout(q, mem, 0.01), expected)  # None: the caller's setting
+    torch.testing.assert_close(memory_readout(q, mem, 0.01), expected, rtol=1e-4, atol=1e-5)  # None: the caller's
     assert set(seen) == {before}
