@@ -12,18 +12,18 @@ import torch
 
 from mcrgraph.methods import cmcr, loop
 
-from . import extraction, matmul, peak_rss, query, training
+from . import extraction, large, matmul, query, training
 from .common import figure, machine, machine_busy_s, own_cpu_s, write_atomic
 from .report import render
 
 SIZES = {
     "quick": dict(n_via=8192, n_mem=8192, dim=512, batch=512, epochs=1, baseline_steps=5, matmul_repeats=5,
                   query_gallery=100_000, query_repeats=5, profile_steps=8, threads_steps=12,
-                  rss_candidates=[20_000], extraction_images=32, extraction_repeats=1, budget_s=120),
+                  large_candidates=[20_000], extraction_images=32, extraction_repeats=1, budget_s=150),
     "full": dict(n_via=100_000, n_mem=100_000, dim=512, batch=512, epochs=1, baseline_steps=20, matmul_repeats=10,
                  query_gallery=1_000_000, query_repeats=11, profile_steps=30, threads_steps=40,
-                 rss_candidates=[1_000_000, 750_000, 500_000, 400_000, 300_000, 250_000, 200_000, 150_000, 100_000],
-                 extraction_images=96, extraction_repeats=5, budget_s=25 * 60),
+                 large_candidates=[1_000_000, 750_000, 500_000, 300_000, 200_000],
+                 extraction_images=96, extraction_repeats=5, budget_s=80 * 60),
 }
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TOP_K = 10
@@ -35,14 +35,15 @@ def log(msg: str) -> None:
     print(f"[benchmarks] {msg}", file=sys.stderr, flush=True)
 
 
-def pick_rss_size(candidates: list[int], n_mem: int, seconds_per_pair: float, remaining_s: float) -> tuple[int, str]:
-    """Largest via count whose estimated readout time (from the measured precompute rate) fits
-    the time left; the smallest candidate if none does."""
+def pick_large_size(candidates: list[int], n_mem: int, seconds_per_pair: float, samples_per_s: float,
+                    remaining_s: float) -> tuple[int, str]:
+    """Largest via count whose estimated ``train`` time (readout at the measured precompute rate,
+    one epoch at the measured throughput) fits the time left; the smallest if none does."""
     for n in candidates:
-        estimate = n * n_mem * seconds_per_pair * 1.15 + 20
+        estimate = 1.15 * (n * n_mem * seconds_per_pair + n / samples_per_s) + 30
         if estimate <= remaining_s:
             why = "the largest size tried" if n == candidates[0] else f"larger sizes ({num_list(candidates, n)}) were estimated not to fit the time budget"
-            return n, f"Size chosen from the measured precompute rate (estimate {estimate:.0f} s, {remaining_s:.0f} s left); {why}."
+            return n, f"Size chosen from the first run's precompute rate and throughput (estimate {estimate:.0f} s, {remaining_s:.0f} s left); {why}."
     return candidates[-1], f"No candidate was estimated to fit the {remaining_s:.0f} s left; ran the smallest."
 
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         log(f"{name} done in {stage_s[name]:.1f} s (other processes kept {others[name]:.2f} cores busy)")
         return result
 
-    details["matmul"] = stage("matmul", lambda: matmul.run(s["batch"], s["dim"], hidden, thread_counts, s["matmul_repeats"]))
+    details["matmul"] = stage("matmul", lambda: matmul.run(s["batch"], s["dim"], hidden, s["n_mem"], thread_counts, s["matmul_repeats"]))
     details["query"] = stage("query", lambda: query.run(s["query_gallery"], s["dim"], TOP_K, thread_counts, s["query_repeats"]))
     details["extraction"] = stage("extraction", lambda: extraction.run(s["extraction_images"], s["extraction_repeats"]))
     details["threads_compare"] = stage("threads_compare", lambda: training.threads_compare(cfg, s["threads_steps"], s["dim"], thread_counts))
@@ -97,21 +98,25 @@ def main(argv: list[str] | None = None) -> None:
     t, b = details["train"], details["baseline"]
     details["flops"] = training.step_flops(cfg, t["batch"], s["dim"], s["dim"])
 
-    seconds_per_pair = t["precompute_s"] / (2 * s["n_via"] * s["n_mem"])
+    seconds_per_pair = t["precompute_s"] / (s["n_via"] * s["n_mem"])  # both sides' readouts
     remaining = 0.88 * s["budget_s"] - (time.perf_counter() - start)
-    n_rss, choice = pick_rss_size(s["rss_candidates"], s["n_mem"], seconds_per_pair, remaining)
-    details["peak_rss"] = stage("peak_rss", lambda: peak_rss.measure(n_rss, s["n_mem"], s["dim"], MACHINE_THREADS))
-    details["peak_rss"]["choice"] = choice
+    n_large, choice = pick_large_size(s["large_candidates"], s["n_mem"], seconds_per_pair, t["samples_per_s"], remaining)
+    log(f"large run: {n_large:,} pairs. {choice}")
+    details["large"] = stage("large", lambda: large.measure(n_large, s["n_mem"], s["dim"], MACHINE_THREADS, cfg.model_dump_json()))
+    details["large"]["choice"] = choice
 
     # ---- figures, each with its same-run baseline ----
     best = details["matmul"]["best"]
     fl = details["flops"]["total"]
     ideal_step = fl / (best[step_threads] * 1e9)
-    readout_ideal = 2 * training.readout_flops(s["n_via"], s["n_mem"], s["dim"]) / (best[MACHINE_THREADS] * 1e9)
+    best_readout = details["matmul"]["best_readout"][MACHINE_THREADS] * 1e9
+
+    def readout_ideal(n_via: int) -> float:
+        return 2 * training.readout_flops(n_via, s["n_mem"], s["dim"]) / best_readout
     base_epoch = b["step_median_s"] * t["steps"] / t["epochs"]
     default_epochs = cmcr.Config().epochs
     q = details["query"]["by_threads"]
-    pr = details["peak_rss"]
+    lg = details["large"]
     tc = details["threads_compare"]["step_median_s"]
     figures = [
         figure(f"fp32 matmul, best step shape, {MACHINE_THREADS} threads", best[MACHINE_THREADS], "GFLOP/s",
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         figure(f"C-MCR epoch ({t['n_train']:,} pairs, {t['steps']} steps; excl. precompute)", t["epoch_s"], "s",
                "baseline epoch (EXTRAPOLATED: steps x median step)", base_epoch, "measured: 1 epoch"),
         figure("C-MCR readout precompute, both sides", t["precompute_s"], "s",
-               f"ideal: readout FLOPs / {MACHINE_THREADS}-thread GFLOP/s", readout_ideal,
+               f"ideal: readout FLOPs / {MACHINE_THREADS}-thread GFLOP/s of its shapes", readout_ideal(s["n_via"]),
                f"ratio = measured / ideal; ran at {t['caller_threads']} threads"),
         figure(f"C-MCR precompute + {default_epochs} epochs (EXTRAPOLATED)", t["precompute_s"] + default_epochs * t["epoch_s"], "s",
                f"baseline {default_epochs} epochs (EXTRAPOLATED)", default_epochs * base_epoch,
@@ -132,10 +137,17 @@ def main(argv: list[str] | None = None) -> None:
                "measured C-MCR step (median)", t["step_median_s"] * 1e3, "ratio = fraction of ideal reached"),
         figure(f"C-MCR step at {max(tc)} threads (median)", tc[max(tc)] * 1e3, "ms",
                "same at 1 thread", tc[1] * 1e3, "real cmcr.train steps; ratio < 1: more threads faster"),
-        figure(f"peak RSS (VmHWM), readout of {pr['n_via']:,} x {pr['n_mem']:,}", pr["peak_rss_bytes"] / 2**30, "GiB",
-               "full via x memory fp32 matrix", pr["full_matrix_bytes"] / 2**30, "ratio < 1: the readout is chunked"),
-        figure("readout working memory (peak - RSS before)", pr["readout_extra_bytes"] / 2**30, "GiB",
-               "full via x memory fp32 matrix", pr["full_matrix_bytes"] / 2**30, "includes the N x d output and its normalised copy"),
+        figure(f"large run: C-MCR epoch, {lg['n_train']:,} pairs ({lg['steps']} steps)", lg["epoch_s"], "s",
+               "baseline epoch (EXTRAPOLATED: steps x median step)", b["step_median_s"] * lg["steps"] / lg["epochs"],
+               "measured: 1 epoch, fresh process"),
+        figure(f"large run: C-MCR training throughput, {lg['n_via']:,} pairs", lg["samples_per_s"], "samples/s",
+               "baseline: readout recomputed per step", b["batch"] / b["step_median_s"], "ratio = speed-up over the baseline"),
+        figure(f"large run: readout precompute, {lg['n_via']:,} x {lg['n_mem']:,}, both sides", lg["precompute_s"], "s",
+               "ideal: readout FLOPs / GFLOP/s of its shapes", readout_ideal(lg["n_via"]), "ratio = measured / ideal"),
+        figure(f"large run: peak RSS (VmHWM) of the whole train() process, {lg['n_via']:,} pairs", lg["peak_rss_bytes"] / 2**30, "GiB",
+               "full via x memory fp32 matrix (one side)", lg["full_matrix_bytes"] / 2**30, "ratio < 1: the readout is chunked"),
+        figure("large run: peak RSS - RSS before train() (inputs made)", lg["train_extra_bytes"] / 2**30, "GiB",
+               "the two N x d readouts train() keeps", lg["readouts_bytes"] / 2**30, "the rest is the steps' working set, which does not grow with N"),
         figure(f"query top-{TOP_K}, chunked, {MACHINE_THREADS} threads", q[MACHINE_THREADS]["chunked_ms"], "ms",
                "torch.topk(gallery @ q)", q[MACHINE_THREADS]["full_ms"], f"{s['query_gallery']:,} gallery"),
         figure(f"query top-{TOP_K}, topk(gallery @ q), {MACHINE_THREADS} threads", q[MACHINE_THREADS]["full_ms"], "ms",
@@ -148,8 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         figure("extraction, cache hit", details["extraction"]["hit_s"], "s",
                "raw forward on ready tensors", details["extraction"]["raw_s"], "embeddings read back from the on-disk cache"),
     ]
-    sizes = {k: v for k, v in s.items() if k not in ("rss_candidates", "budget_s")}
-    sizes.update(peak_rss_via=pr["n_via"], step_threads=step_threads, precompute_threads=MACHINE_THREADS)
+    sizes = {k: v for k, v in s.items() if k not in ("large_candidates", "budget_s")}
+    sizes.update(large_via=lg["n_via"], step_threads=step_threads, precompute_threads=MACHINE_THREADS)
     report = {"mode": mode, "machine": info, "sizes": sizes, "figures": figures, "details": details,
               "stage_s": stage_s, "other_cores_busy": others, "runtime_s": time.perf_counter() - start}
     write_atomic(os.path.join(RESULTS, "report.json"), json.dumps(report, indent=2, default=str) + "\n")

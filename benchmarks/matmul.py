@@ -1,10 +1,13 @@
-"""Matmul roofline: fp32 GFLOP/s of torch.mm on the shapes of a C-MCR training step."""
+"""Matmul roofline: fp32 GFLOP/s of torch.mm on the shapes of a C-MCR training step, and on
+those of the memory readout precompute."""
 from __future__ import annotations
 
 import math
 import time
 
 import torch
+
+from mcrgraph.methods.losses import READOUT_ELEMENTS, READOUT_ROWS
 
 from .common import median_time, threads
 
@@ -16,6 +19,12 @@ def step_shapes(batch: int, d: int, hidden: int) -> list[tuple[int, int, int]]:
     """(m, k, n) of the products in one step: layer-1 forward, layer-2 forward, a weight
     gradient (hidden x batch @ batch x d) and the InfoNCE logits."""
     return [(batch, d, hidden), (batch, hidden, d), (hidden, batch, d), (batch, d, batch)]
+
+
+def readout_shapes(d: int, n_mem: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of the readout's two products per block: scores, then weights @ memory block."""
+    block = min(n_mem, READOUT_ELEMENTS // READOUT_ROWS)
+    return [(READOUT_ROWS, d, block), (READOUT_ROWS, block, d)]
 
 
 def gflops(m: int, k: int, n: int, n_threads: int, repeats: int) -> float:
@@ -31,9 +40,13 @@ def gflops(m: int, k: int, n: int, n_threads: int, repeats: int) -> float:
     return 2 * m * k * n / seconds / 1e9
 
 
-def run(batch: int, d: int, hidden: int, thread_counts: tuple[int, ...], repeats: int) -> dict:
-    rows = []
-    for shape in step_shapes(batch, d, hidden):
-        rows.append({"shape": "x".join(map(str, shape)), **{f"gflops_{t}t": gflops(*shape, t, repeats) for t in thread_counts}})
-    best = {t: max(r[f"gflops_{t}t"] for r in rows) for t in thread_counts}
-    return {"shapes": rows, "best": best, "repeats": repeats, "sample_s": SAMPLE_S, "warmup_s": WARMUP_S}
+def run(batch: int, d: int, hidden: int, n_mem: int, thread_counts: tuple[int, ...], repeats: int) -> dict:
+    def measure(shapes, use):
+        return [{"shape": "x".join(map(str, shape)), "use": use,
+                 **{f"gflops_{t}t": gflops(*shape, t, repeats) for t in thread_counts}} for shape in shapes]
+
+    step, readout = measure(step_shapes(batch, d, hidden), "step"), measure(readout_shapes(d, n_mem), "readout")
+    best = {t: max(r[f"gflops_{t}t"] for r in step) for t in thread_counts}
+    best_readout = {t: max(r[f"gflops_{t}t"] for r in readout) for t in thread_counts}
+    return {"shapes": step + readout, "best": best, "best_readout": best_readout, "repeats": repeats,
+            "sample_s": SAMPLE_S, "warmup_s": WARMUP_S}

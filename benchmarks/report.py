@@ -36,8 +36,8 @@ def render(r: dict) -> str:
 
     mm = d["matmul"]
     out += ["## 1. Matmul roofline (fp32 torch.mm, median of %d samples of ~%g s each, after %g s warm-up)" % (mm["repeats"], mm["sample_s"], mm["warmup_s"]), ""]
-    out += table(["shape m x k x n", "GFLOP/s 1 thread", "GFLOP/s 2 threads", "2t / 1t"],
-                 [[x["shape"], x["gflops_1t"], x["gflops_2t"], x["gflops_2t"] / x["gflops_1t"]] for x in mm["shapes"]])
+    out += table(["shape m x k x n", "used by", "GFLOP/s 1 thread", "GFLOP/s 2 threads", "2t / 1t"],
+                 [[x["shape"], x.get("use", "step"), x["gflops_1t"], x["gflops_2t"], x["gflops_2t"] / x["gflops_1t"]] for x in mm["shapes"]])
 
     t, b = d["train"], d["baseline"]
     out += ["## 2-4. C-MCR training", ""]
@@ -53,7 +53,7 @@ def render(r: dict) -> str:
             "Baseline epoch and multi-epoch times are extrapolated (steps x median step).", ""]
     fl = d["flops"]
     out += [f"FLOPs per step: heads {num(fl['heads'] / 1e9)} G + InfoNCE logits {num(fl['logits'] / 1e9)} G = "
-            f"{num(fl['total'] / 1e9)} GFLOP; ideal = FLOPs / best 1-thread GFLOP/s.", ""]
+            f"{num(fl['total'] / 1e9)} GFLOP; ideal = FLOPs / best step-shape GFLOP/s at {t['step_threads']} threads.", ""]
 
     tc = d["threads_compare"]
     out += [f"### Step time by thread count (real cmcr.train, {tc['steps']} steps, median)", ""]
@@ -64,15 +64,22 @@ def render(r: dict) -> str:
     out += table(["op", "calls", "ms per step", "share"],
                  [[x["op"], x["calls"], x["self_ms_per_step"], f"{100 * x['share']:.1f}%"] for x in p["top_ops"]])
 
-    pr = d["peak_rss"]
-    out += ["## 5. Peak memory of the readout precompute (fresh process)", ""]
-    out += [f"{num(pr['n_via'])} via items against {num(pr['n_mem'])} memories, dim {pr['dim']}, {pr['threads']} threads, "
-            f"{num(pr['seconds'])} s. {pr['choice']}", ""]
-    out += table(["", "bytes"], [["RSS before the readout (python, torch, inputs)", gib(pr["rss_before_bytes"])],
-                                 ["peak RSS (VmHWM)", gib(pr["peak_rss_bytes"])], ["peak - before", gib(pr["readout_extra_bytes"])],
-                                 ["getrusage ru_maxrss after (inherits the parent's RSS across exec)", gib(pr["ru_maxrss_bytes"])],
-                                 ["output (the readout; chunks are normalised in place)", gib(pr["n_via"] * pr["dim"] * 4)],
-                                 ["full via x memory fp32 matrix (never built if chunked)", gib(pr["full_matrix_bytes"])]])
+    lg = d["large"]
+    out += [f"## 5. Large run: `cmcr.train` on {num(lg['n_via'])} pairs in a fresh process", ""]
+    out += [f"{num(lg['n_via'])} via pairs ({num(lg['n_train'])} trained, {num(lg['steps'])} steps of {lg['batch']}) against "
+            f"{num(lg['n_mem'])} memories per side, dim {lg['dim']}, {lg['threads']} threads, one epoch, timed in parts "
+            f"as in 2-4. {lg['choice']}", ""]
+    out += table(["part of the train() call", "seconds"],
+                 [["readout precompute (both sides)", lg["precompute_s"]], [f"epoch loop ({lg['epochs']} epoch)", lg["epochs_s"]],
+                  ["other (setup, split, validation retrieval)", lg["other_s"]], ["total", lg["total_s"]]])
+    out += [f"Step time: median {num(lg['step_median_s'] * 1e3)} ms; {num(lg['samples_per_s'])} samples/s.", ""]
+    out += table(["memory", "bytes"], [["RSS before train() (python, torch, the synthetic inputs)", gib(lg["rss_before_bytes"])],
+                                       ["the inputs: via pairs and memories", gib(lg["inputs_bytes"])],
+                                       ["peak RSS (VmHWM) of the process", gib(lg["peak_rss_bytes"])],
+                                       ["peak - before", gib(lg["train_extra_bytes"])],
+                                       ["the two readouts (N x d each) train() keeps for its epochs", gib(lg["readouts_bytes"])],
+                                       ["getrusage ru_maxrss after (inherits the parent's RSS across exec)", gib(lg["ru_maxrss_bytes"])],
+                                       ["one full via x memory fp32 matrix (never built)", gib(lg["full_matrix_bytes"])]])
 
     q = d["query"]
     out += [f"## 6. Query: one {q['dim']}-d query, {num(q['n_gallery'])} x {q['dim']} gallery ({gib(q['gallery_bytes'])}), "
