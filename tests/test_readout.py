@@ -81,3 +81,19 @@ def test_readout_sets_and_restores_threads(monkeypatch):
     seen.clear()
     torch.testing.assert_close(memory_readout(q, mem, 0.01), expected, rtol=1e-4, atol=1e-5)  # None: the caller's
     assert set(seen) == {before}
+
+
+def test_recalls_match_the_full_similarity_matrix():
+    """Validation recall is computed in chunks (a 100k split would need a 40 GB matrix); it must
+    count what the plain x @ yᵀ top-k counts."""
+    from mcrgraph.methods.losses import recalls
+
+    gen = torch.Generator().manual_seed(6)
+    x = unit(700, 16, gen)
+    y = F.normalize(x + 0.3 * torch.randn(700, 16, generator=gen), dim=1)  # noisy pairs: some hits, some misses
+    full = (x @ y.T).topk(5, dim=1).indices == torch.arange(700).unsqueeze(1)
+    got = recalls(x, y, (1, 5))
+    assert got == {1: full[:, :1].any(1).float().mean().item(), 5: full.any(1).float().mean().item()}
+    assert 0.05 < got[1] < got[5] < 0.95
+    assert recalls(x, x, (1,)) == {1: 1.0}
+    assert recalls(x[:3], y[:3], (5,)) == {5: 1.0}  # k above the gallery size: every row is a hit

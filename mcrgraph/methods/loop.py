@@ -11,7 +11,7 @@ import torch
 from ..checkpoints import Checkpointer, load_module, module_tensors, optimizer_from_flat, optimizer_to_flat
 from ..errors import DataError
 from ..progress import progress_bar
-from .losses import recall_at
+from .losses import recalls
 
 
 def split(n: int, val_fraction: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,8 +93,8 @@ def run_epochs(
 
 def via_retrieval(za: torch.Tensor, zb: torch.Tensor) -> dict[str, float]:
     """Held-out retrieval of the via items across the two sides (row i of za and zb pair)."""
-    m = {"val_r1_a_to_b": recall_at(za, zb, 1), "val_r1_b_to_a": recall_at(zb, za, 1)}
-    m["val_r5"] = (recall_at(za, zb, 5) + recall_at(zb, za, 5)) / 2
+    ab, ba = recalls(za, zb, (1, 5)), recalls(zb, za, (1, 5))
+    m = {"val_r1_a_to_b": ab[1], "val_r1_b_to_a": ba[1], "val_r5": (ab[5] + ba[5]) / 2}
     m["val_r1"] = (m["val_r1_a_to_b"] + m["val_r1_b_to_a"]) / 2
     m["val_items"] = float(len(za))
     return m

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..topk import topk
+
 
 def info_nce(x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
     """Symmetric InfoNCE between L2-normalised rows; row i of x and of y is a positive pair."""
@@ -12,16 +14,24 @@ def info_nce(x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tens
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def recall_at(x: torch.Tensor, y: torch.Tensor, k: int = 1) -> float:
-    """Fraction of rows of x whose paired row of y is among its k most similar rows of y."""
-    sims = x @ y.T
-    k = min(k, len(y))
-    top = sims.topk(k, dim=1).indices
-    return (top == torch.arange(len(x), device=x.device).unsqueeze(1)).any(dim=1).float().mean().item()
+def recalls(x: torch.Tensor, y: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[int, float]:
+    """For each k in ``ks``: the fraction of rows of x whose paired row of y (row i of both)
+    is among its k most similar rows of y, from one top-k pass. Chunked (``mcrgraph.topk``):
+    a 100k-item validation split would need a 40 GB x @ yᵀ matrix in one piece."""
+    if not len(x):
+        return {k: float("nan") for k in ks}
+    _, top = topk(x, y, min(max(ks), len(y)))
+    hit_rank = top == torch.arange(len(x), device=top.device).unsqueeze(1)
+    return {k: hit_rank[:, :k].any(dim=1).float().mean().item() for k in ks}
 
 
-def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float, max_elements: int = 1 << 21,
-                   values: torch.Tensor | None = None, threads: int | None = None, rows: int = 2048) -> torch.Tensor:
+READOUT_ROWS = 2048  # queries per chunk of the memory readout
+READOUT_ELEMENTS = 1 << 21  # its score buffer: rows x memory block, 8 MiB in float32
+
+
+def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float,
+                   max_elements: int = READOUT_ELEMENTS, values: torch.Tensor | None = None,
+                   threads: int | None = None, rows: int = READOUT_ROWS) -> torch.Tensor:
     """``normalize(softmax(queries · memoryᵀ / τ) · values)`` (values default to the memory).
 
     Computed like flash attention: ``rows`` queries at a time against blocks of the memory,
