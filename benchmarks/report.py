@@ -22,6 +22,13 @@ def table(header: list[str], rows: list[list]) -> list[str]:
     return lines + [""]
 
 
+def parts_table(run: dict) -> list[str]:
+    """Where one timed ``cmcr.train`` call (benchmarks.training.run_cmcr) spent its time."""
+    return table(["part of the train() call", "seconds"],
+                 [["readout precompute (both sides)", run["precompute_s"]], [f"epoch loop ({run['epochs']} epoch)", run["epochs_s"]],
+                  ["other (setup, split, validation retrieval)", run["other_s"]], ["total", run["total_s"]]])
+
+
 def render(r: dict) -> str:
     m, s, d = r["machine"], r["sizes"], r["details"]
     out = [f"# mcrgraph benchmarks ({r['mode']} run)", ""]
@@ -44,9 +51,7 @@ def render(r: dict) -> str:
     out += [f"`cmcr.train` on {num(s['n_via'])} via pairs ({num(t['n_train'])} trained, {num(t['steps'])} steps of "
             f"{t['batch']}), memories of {num(s['n_mem'])} per side, {t['epochs']} epoch(s); readout precompute at "
             f"{t['caller_threads']} torch threads (cfg.threads, or the caller's setting when None), steps at cfg.threads = {t['step_threads']}.", ""]
-    out += table(["part of the train() call", "seconds"],
-                 [["readout precompute (both sides)", t["precompute_s"]], [f"epoch loop ({t['epochs']} epoch)", t["epochs_s"]],
-                  ["other (setup, split, validation retrieval)", t["other_s"]], ["total", t["total_s"]]])
+    out += parts_table(t)
     out += [f"Step time: median {num(t['step_median_s'] * 1e3)} ms over the step-to-step intervals, mean "
             f"{num(t['step_mean_s'] * 1e3)} ms (epoch / steps). Baseline (readout recomputed per step): median of "
             f"{b['steps_timed']} steps after {b['warmup_steps']} warm-up steps = {num(b['step_median_s'] * 1e3)} ms. "
@@ -69,9 +74,7 @@ def render(r: dict) -> str:
     out += [f"{num(lg['n_via'])} via pairs ({num(lg['n_train'])} trained, {num(lg['steps'])} steps of {lg['batch']}) against "
             f"{num(lg['n_mem'])} memories per side, dim {lg['dim']}, {lg['threads']} threads, one epoch, timed in parts "
             f"as in 2-4. {lg['choice']}", ""]
-    out += table(["part of the train() call", "seconds"],
-                 [["readout precompute (both sides)", lg["precompute_s"]], [f"epoch loop ({lg['epochs']} epoch)", lg["epochs_s"]],
-                  ["other (setup, split, validation retrieval)", lg["other_s"]], ["total", lg["total_s"]]])
+    out += parts_table(lg)
     out += [f"Step time: median {num(lg['step_median_s'] * 1e3)} ms; {num(lg['samples_per_s'])} samples/s.", ""]
     out += table(["memory", "bytes"], [["RSS before train() (python, torch, the synthetic inputs)", gib(lg["rss_before_bytes"])],
                                        ["the inputs: via pairs and memories", gib(lg["inputs_bytes"])],
