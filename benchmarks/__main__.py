@@ -8,8 +8,6 @@ import os
 import sys
 import time
 
-import torch
-
 from mcrgraph.methods import cmcr, loop
 
 from . import extraction, large, matmul, query, training

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 import mcrgraph
-from mcrgraph import cache
 from conftest import FakeMCR
 
 
