@@ -94,6 +94,13 @@ def clustered_rows(n: int, d: int, clusters: int, gen: torch.Generator) -> torch
     return x.div_(x.norm(dim=1, keepdim=True))
 
 
+BOTH = ("uniform random", "clustered")
+# (kind, the search-time knob, its values, galleries): HNSW only on the clustered gallery,
+# because inserting 1M rows into its graph takes minutes (100k rows: 25 s here)
+INDEX_RUNS = [("faiss-flat", None, (None,), ("uniform random",)), ("faiss-ivf", "nprobe", (16, 64), BOTH),
+              ("faiss-sq8", None, (None,), BOTH), ("faiss-hnsw", "ef_search", (128, 512), ("clustered",))]
+
+
 def faiss_rows(gallery: torch.Tensor, qs: torch.Tensor, k: int, repeats: int, exact_i: torch.Tensor, ms) -> list[dict]:
     """GalleryIndex kinds next to the exact scan: build seconds, ms per single query, recall@k on
     the batch of queries; IVF also on a clustered gallery of the same size. Empty without FAISS."""
@@ -114,19 +121,22 @@ def faiss_rows(gallery: torch.Tensor, qs: torch.Tensor, k: int, repeats: int, ex
     galleries.append(("clustered", clustered, cq, topk(cq, clustered, k)[1]))
     for label, g, q, exact in galleries:
         exact_ms = ms(lambda g=g, q=q: topk(q[:1], g, k))
-        for kind, nprobes in (("faiss-flat", (None,)), ("faiss-ivf", (16, 64))):
-            if kind == "faiss-flat" and label != "uniform random":
+        for kind, knob, values, on in INDEX_RUNS:
+            if label not in on:
                 continue
             t0 = time.perf_counter()
             index = GalleryIndex(g, kind)
             build_s = time.perf_counter() - t0
-            for nprobe in nprobes:
-                if nprobe is not None:
-                    index._faiss.nprobe = nprobe
+            for value in values:
+                if knob == "nprobe":
+                    index._faiss.nprobe = value
+                elif knob == "ef_search":
+                    index.ef_search = value
                 found = index.search(q, k)[1]
-                out.append({"gallery": label, "kind": kind, "nprobe": nprobe, "build_s": build_s,
+                out.append({"gallery": label, "kind": kind, "setting": f"{knob}={value}" if knob else "-", "build_s": build_s,
                             "ms": ms(lambda q=q, index=index: index.search(q[:1], k)), "exact_ms": exact_ms,
                             "recall_at_k": recall(found, exact), "queries": len(q)})
+            del index
         gc.collect()
     return out
 
@@ -146,6 +156,12 @@ def variants(r: dict) -> list[tuple[str, str, str, float, str]]:
     return out
 
 
+def _setting(row: dict) -> str:
+    if "setting" in row:
+        return row["setting"]
+    return f"nprobe={row['nprobe']}" if row.get("nprobe") else "-"  # reports from before the setting column
+
+
 def markdown(r: dict, target_ms: float = 50.0) -> str:
     lines = [f"Query: {r['n_gallery']:,} x {r['dim']} gallery ({r['gallery_bytes'] / 2**30:.2f} GiB float32), top-{r['k']}, "
              f"median of {r['repeats']} (batches: {r['batch_repeats']}); ratio = ms / torch.topk(gallery @ q) ms at the same thread count.", "",
@@ -160,8 +176,8 @@ def markdown(r: dict, target_ms: float = 50.0) -> str:
     if r.get("index"):
         lines += ["", f"FAISS (`mcrgraph.index.GalleryIndex`, faiss-cpu) at {r['index_threads']} threads, one query; baseline: "
                   f"exact `mcrgraph.topk` float32 on the same gallery; recall@{r['k']} against it over {r['index'][0]['queries']} queries.", "",
-                  "| gallery | index | nprobe | build s | ms per query | exact ms | ratio | recall@%d |" % r["k"], "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {x['gallery']} | {x['kind']} | {x['nprobe'] or '-'} | {x['build_s']:.1f} | {x['ms']:.2f} | {x['exact_ms']:.1f} | "
+                  "| gallery | index | setting | build s | ms per query | exact ms | ratio | recall@%d |" % r["k"], "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {x['gallery']} | {x['kind']} | {_setting(x)} | {x['build_s']:.1f} | {x['ms']:.2f} | {x['exact_ms']:.1f} | "
                   f"{x['ms'] / x['exact_ms']:.3f} | {x['recall_at_k']:.3f} |" for x in r["index"]]
     return "\n".join(lines) + "\n"
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from . import __version__, connectors, plugins
 from .errors import MCRGraphError, UnknownMCRError
+from .index import KINDS as INDEX_KINDS
 from .items import parse_assignment, read_items
 from .methods import METHODS
 
@@ -457,8 +458,9 @@ def _search_flags(flags: list[tuple[str, str]], known: set[str]) -> tuple[str, l
 @click.option("--png", type=click.Path(dir_okay=False), help="Also draw a grid (a row per query, its best matches left to right; "
               "image files as thumbnails) to this PNG file; needs matplotlib.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars while encoding.")
-@click.option("--index", "index", type=click.Choice(["exact", "fp16", "bf16", "faiss-flat", "faiss-ivf"]), default="exact", show_default=True,
-              help="How the gallery is scanned: exact float32, a half-precision copy, or FAISS (pip install 'mcrgraph[faiss]'); all but exact are approximate.")
+@click.option("--index", "index", type=click.Choice(list(INDEX_KINDS)), default="exact", show_default=True,
+              help="How the gallery is scanned: exact float32, a half-precision copy, or FAISS (pip install 'mcrgraph[faiss]'): "
+              "its exact scan, IVF cells, an 8-bit copy (sq8) or an HNSW graph. All but exact and faiss-flat are approximate.")
 @click.pass_context
 def search_cmd(ctx, top, as_json, png, progress, index):
     """Retrieval: rank a gallery of one modality for queries of another (or the same), through

@@ -79,3 +79,20 @@ def test_search_takes_an_index(only_fakes):
     for kind in ("fp16", "faiss-flat"):
         hits = mcrgraph.search("audio", ["k3#7", "k5#7"], "image", gallery, top=5, index=kind)
         assert [[h.index for h in row] for row in hits] == [[h.index for h in row] for row in exact]
+
+
+def test_faiss_sq8_and_hnsw_keep_recall():
+    g, q = clustered(6000, 64, 40, 8), clustered(40, 64, 40, 9)
+    ev, exact = topk(q, g, 10)
+    sv, sq8 = GalleryIndex(g, "faiss-sq8").search(q, 10)
+    assert recall(sq8, exact) >= 0.9
+    assert (sv - ev).abs().max() < 0.05  # 8-bit values: scores close, not equal
+    default = GalleryIndex(g, "faiss-hnsw")  # tight clusters are hard for the graph's greedy walk
+    assert default.ef_search == 128 and recall(default.search(q, 10)[1], exact) >= 0.85
+    default.ef_search = 1024  # more candidates per query: the knob that buys recall back
+    assert recall(default.search(q, 10)[1], exact) >= 0.99
+    assert GalleryIndex(g, "faiss-hnsw", ef_search=1).search(q, 10)[1].shape == (40, 10)  # ef raised to k
+    with pytest.raises(mcrgraph.ConfigError, match="hnsw_m"):
+        GalleryIndex(g, "faiss-hnsw", hnsw_m=1)
+    with pytest.raises(mcrgraph.ConfigError, match="ef_search"):
+        GalleryIndex(g, "faiss-hnsw", ef_search=0)
