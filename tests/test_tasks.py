@@ -358,6 +358,18 @@ def test_cli_search_table_and_plural_and_gallery_flags(run, only_fakes, tmp_path
     assert same == out
 
 
+@pytest.mark.parametrize("kind", ["fp16", "faiss-sq8", "faiss-hnsw"])
+def test_cli_search_through_a_gallery_index(run, only_fakes, tmp_path, kind):
+    listed = tmp_path / "gallery.txt"
+    listed.write_text("\n".join(f"k{i}#5" for i in range(30)))
+    args = ("search", "--image", "k4#1", "--image", "k7#1", "--texts", f"@{listed}", "--top", "3", "--json")
+    exact, approx = json.loads(run(*args).stdout), json.loads(run(*args, "--index", kind).stdout)
+    # each query's own concept is far ahead of the rest: every index finds it first
+    assert [r["hits"][0]["item"] for r in approx["results"]] == [r["hits"][0]["item"] for r in exact["results"]] == ["k4#5", "k7#5"]
+    bad = run(*args, "--index", "hnsw", ok=False)
+    assert bad.exit_code == 2 and "faiss-hnsw" in bad.output
+
+
 def test_cli_search_json_through_a_connector(run, only_fakes, tmp_path):
     mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, **QUICK)
     listed = tmp_path / "gallery.txt"
