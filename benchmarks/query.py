@@ -128,10 +128,8 @@ def faiss_rows(gallery: torch.Tensor, qs: torch.Tensor, k: int, repeats: int, ex
             index = GalleryIndex(g, kind)
             build_s = time.perf_counter() - t0
             for value in values:
-                if knob == "nprobe":
-                    index._faiss.nprobe = value
-                elif knob == "ef_search":
-                    index.ef_search = value
+                if knob:
+                    setattr(index, knob, value)
                 found = index.search(q, k)[1]
                 out.append({"gallery": label, "kind": kind, "setting": f"{knob}={value}" if knob else "-", "build_s": build_s,
                             "ms": ms(lambda q=q, index=index: index.search(q[:1], k)), "exact_ms": exact_ms,

@@ -48,11 +48,10 @@ class GalleryIndex:
         elif kind == "exact":
             self._gallery = embeddings.detach().float().contiguous()
         else:
-            self._faiss = _faiss_index(embeddings.detach().float().contiguous(), kind, nlist, nprobe, seed, hnsw_m)
-        self.nprobe = nprobe if kind == "faiss-ivf" else None
-        if isinstance(ef_search, bool) or not isinstance(ef_search, int) or ef_search < 1:
-            raise ConfigError(f"ef_search must be a whole number of at least 1, got {ef_search!r}")
-        self.ef_search = ef_search if kind == "faiss-hnsw" else None
+            self._faiss = _faiss_index(embeddings.detach().float().contiguous(), kind, nlist, seed, hnsw_m)
+        # search-time knobs, read at every search, so they may be changed on a built index
+        self.nprobe = _at_least_1("nprobe", nprobe) if kind == "faiss-ivf" else None
+        self.ef_search = _at_least_1("ef_search", ef_search) if kind == "faiss-hnsw" else None
 
     def __len__(self) -> int:
         return self.n
@@ -70,13 +69,21 @@ class GalleryIndex:
         import numpy as np
 
         if self.ef_search is not None:
-            self._faiss.hnsw.efSearch = max(self.ef_search, k)
+            self._faiss.hnsw.efSearch = max(_at_least_1("ef_search", self.ef_search), k)
+        if self.nprobe is not None:
+            self._faiss.nprobe = min(_at_least_1("nprobe", self.nprobe), self._faiss.nlist)
         scores, idx = self._faiss.search(np.ascontiguousarray(queries.detach().float().numpy()), k)
         # IVF may find fewer than k rows when the probed cells hold fewer; those come back as -1
         return torch.from_numpy(scores).float(), torch.from_numpy(idx).long()
 
 
-def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, nprobe: int, seed: int, hnsw_m: int):
+def _at_least_1(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, seed: int, hnsw_m: int):
     try:
         import faiss
     except ImportError:
@@ -101,6 +108,5 @@ def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, nprobe: int, see
         # training took 264 s here; the cells come out about as good from a sample
         rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: 64 * nlist]
         index.train(data if len(rows) == len(x) else data[rows.sort().values.numpy()])
-        index.nprobe = max(1, min(nprobe, nlist))
     index.add(data)
     return index

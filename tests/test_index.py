@@ -51,6 +51,13 @@ def test_faiss_flat_is_exact_and_ivf_is_close():
     assert recall(ivf.search(q, 10)[1], exact) == 1.0
     default = GalleryIndex(g, "faiss-ivf")
     assert default.nprobe == 16 and recall(default.search(q, 10)[1], exact) >= 0.9
+    few = GalleryIndex(g, "faiss-ivf", nlist=60, nprobe=1)  # one cell per query: misses neighbours in others
+    before = recall(few.search(q, 10)[1], exact)
+    few.nprobe = 1000  # changed on the built index; capped at the 60 cells
+    assert before < 1.0 and recall(few.search(q, 10)[1], exact) == 1.0
+    few.nprobe = 0
+    with pytest.raises(mcrgraph.ConfigError, match="nprobe must be a whole number of at least 1"):
+        few.search(q, 10)
 
 
 def test_bad_input_is_explained():
