@@ -67,7 +67,7 @@ def plugins_cmd(as_json):
     from .registry import get_mcr
 
     infos = plugins.list_plugins()
-    rows, data = [], []
+    rows, data, hints = [], [], []
     for info in infos:
         spaces = []
         for name in info.mcrs:
@@ -76,6 +76,9 @@ def plugins_cmd(as_json):
                 present = m.weights_present()
                 weights = "" if present is None else ", weights present" if present else ", WEIGHTS MISSING"
                 spaces.append(f"{name} ({'/'.join(m.modalities)}, {m.dim}-d{weights})")
+                hint = m.weights_hint() if present is False else None
+                if hint:
+                    hints.append((name, hint))
             except MCRGraphError as e:
                 spaces.append(f"{name} (unavailable: {e})")
         rows.append([info.name, info.source, "\n".join(spaces) or "-", "ok" if info.error is None else f"FAILED: {info.error}"])
@@ -84,6 +87,8 @@ def plugins_cmd(as_json):
         click.echo(json.dumps(data, indent=2))
         return
     out.print(_table("plugins", ["plugin", "source", "spaces", "status"], rows))
+    for name, hint in hints:  # outside the table, so addresses and paths are never cut
+        out.print(f"{name}: weights missing; {hint}", soft_wrap=True, highlight=False, markup=False)
     if any(i.error for i in infos):
         debug = click.get_current_context().find_root().params.get("debug")
         for info in infos:

@@ -77,6 +77,11 @@ class MCR:
         None when the space has no weights of its own. ``mcrgraph plugins`` shows it."""
         return None
 
+    def weights_hint(self) -> str | None:
+        """When ``weights_present()`` is False: how to get them (the variable to set, where to
+        download), one line. ``mcrgraph plugins`` prints it under the space."""
+        return None
+
     def route(self, modality: str) -> list[str]:
         """The spaces an item of ``modality`` (``m`` or ``m@space``) passes through, from the
         plugin space that encodes it up to this one. A plugin space is its own route."""

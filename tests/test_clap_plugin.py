@@ -123,11 +123,13 @@ def test_missing_weights_offline_name_the_local_path_options(monkeypatch, tok):
     monkeypatch.delenv("MCRGRAPH_CLAP_TOKENIZER", raising=False)
     m = ClapMCR(ClapConfig.from_env())
     assert m.config.checkpoint == "630k-fusion-best.pt" and m.config.use_fusion() and m.weights_present() is False
+    assert "set MCRGRAPH_CLAP_CHECKPOINT=/path/to/630k-fusion-best.pt" in m.weights_hint()
     # offline, transformers hands back roberta-base's 5 special tokens without an error: caught
     with pytest.raises(EncoderError, match="only 5 tokens.*MCRGRAPH_CLAP_TOKENIZER"):
         m.encode("text", ["a dog"])
     monkeypatch.setenv("MCRGRAPH_CLAP_TOKENIZER", str(tok[0]))
     m = ClapMCR(ClapConfig.from_env())
+    assert "MCRGRAPH_CLAP_CHECKPOINT" in m.weights_hint() and "TOKENIZER" not in m.weights_hint()  # only what is missing
     with pytest.raises(EncoderError, match="MCRGRAPH_CLAP_CHECKPOINT=/path/to/630k-fusion-best.pt"):
         m.encode("audio", [np.zeros(48000, np.float32)])
     fp = m.fingerprint()

@@ -108,6 +108,7 @@ def test_missing_weights_offline_name_the_local_path_option(monkeypatch):
     monkeypatch.delenv("MCRGRAPH_CLIP_PRETRAINED", raising=False)
     m = ClipMCR(ClipConfig.from_env())
     assert m.config.pretrained == "openai" and m.weights_present() is False
+    assert "MCRGRAPH_CLIP_PRETRAINED=/path/to/" in m.weights_hint()
     with pytest.raises(EncoderError, match="MCRGRAPH_CLIP_PRETRAINED=/path/to/"):
         m.encode("text", ["a dog"])
     monkeypatch.setenv("MCRGRAPH_CLIP_PRETRAINED", "/nowhere/model.bin")
@@ -141,6 +142,7 @@ def test_listed_by_the_cli_without_loading_weights():
     r = CliRunner().invoke(cli, ["plugins"])
     assert r.exit_code == 0
     assert "clip (image/text, 512-d, WEIGHTS MISSING)" in r.output
+    assert "clip: weights missing; run once online to download ViT-B-32 / 'openai', or set MCRGRAPH_CLIP_PRETRAINED=" in r.output
     assert "entry point (mcrgraph-clip)" in r.output
 
 

@@ -247,6 +247,7 @@ def test_missing_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for m in (UlipMCR(UlipConfig.from_env(**TINY)), tiny(checkpoint=str(tmp_path / "nope.pt"))):
         assert m.weights_present() is False
+        assert "from https://" in m.weights_hint() and "set MCRGRAPH_ULIP_CHECKPOINT=" in m.weights_hint()
         with pytest.raises(EncoderError, match="MCRGRAPH_ULIP_CHECKPOINT"):
             m.encode("3d", [cube(100)])
     assert UlipConfig.from_env().checkpoint.endswith("pointbert_ULIP-2.pt")

@@ -104,6 +104,16 @@ class ClapMCR(PretrainedMCR):
         f = cfg.checkpoint_file()
         return f is not None and f.is_file() and _tokenizer_source(cfg) is not None
 
+    def weights_hint(self) -> str | None:
+        cfg = self.config
+        need = []
+        f = cfg.checkpoint_file()
+        if f is None or not f.is_file():
+            need.append(f"{ENV_CHECKPOINT}=/path/to/{cfg.checkpoint}")
+        if _tokenizer_source(cfg) is None:
+            need.append(f"{ENV_TOKENIZER}=/path/to/roberta-base (vocab.json, merges.txt)")
+        return "set " + " and ".join(need) + ", or run once online" if need else None
+
     def architecture(self) -> str:
         cfg = self.config
         return f"{cfg.amodel}|{cfg.use_fusion()}|{json.dumps(cfg.text_config, sort_keys=True)}"

@@ -77,6 +77,10 @@ class ClipMCR(PretrainedMCR):
             return local.is_file()
         return _cached_tag_file(cfg) is not None
 
+    def weights_hint(self) -> str | None:
+        return (f"run once online to download {self.config.model} / {self.config.pretrained!r}, "
+                f"or set {ENV_PRETRAINED}=/path/to/open_clip_pytorch_model.bin")
+
     def architecture(self) -> str:
         return f"{self.config.model}|{json.dumps(self.config.architecture, sort_keys=True)}"
 

@@ -112,6 +112,9 @@ class UlipMCR(PretrainedMCR):
         path = self.config.checkpoint_path()
         return None if path is None else path.is_file()
 
+    def weights_hint(self) -> str | None:
+        return f"download {CHECKPOINT_NAME} from {CHECKPOINT_URL}, then set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}"
+
     def architecture(self) -> str:
         # the seed also draws each cloud's points, so it changes 3d embeddings even with weights
         arch = self.config.model_dump(include={"point", "text", "vision_model", "image_size", "embed_dim", "seed"})
