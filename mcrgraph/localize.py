@@ -143,7 +143,7 @@ def plan_dense(g: MCRGraph, query_modality: str, image_modality: str = "image") 
     base, pin = split_pin(image_modality)
     if pin is not None or base in _dense_of(_space(g, path.target_route[0])):
         return path
-    from .planner import weights_missing
+    from .planner import cheapest
 
     found, first_error = [], None
     for name in dense_spaces(g, base, plugins_only=True):
@@ -152,8 +152,7 @@ def plan_dense(g: MCRGraph, query_modality: str, image_modality: str = "image") 
         except NoPathError as e:
             first_error = first_error or e
     if found:
-        absent = weights_missing(g.nx)  # as the planner does: a space with its weights on disk first among equals
-        return min(found, key=lambda p: (p.cost, absent(p.node) or absent(p.target_node)))
+        return cheapest(g.nx, found)  # ties broken as the planner breaks them
     if first_error is not None:
         raise NoPathError(f"{path.target_route[0]!r} has no dense {base} features, and no space that compares {query_modality} with "
                           f"a dense {base} space exists yet: {first_error}", first_error.steps)

@@ -87,10 +87,14 @@ def _cost(weight: Weight, g: nx.MultiGraph, nodes: set[str], depth: int) -> floa
     return None if any(c is None for c in costs) else float(sum(costs))
 
 
-def weights_missing(g: nx.MultiGraph):
-    """``f(node) -> True`` when a plugin space the node is built from says its weights are missing."""
+def cheapest(g: nx.MultiGraph, paths: list[Path]) -> Path:
+    """The cheapest of ``paths``; among equally cheap ones, one whose encoders have their
+    weights on disk (asked only of the tied: a plugin may need a moment to tell), then the
+    fewest nodes, then by name."""
     from .graph import _leaves
 
+    low = min(p.cost for p in paths)
+    tied = [p for p in paths if p.cost == low]
     memo: dict[str, bool] = {}
 
     def absent(node: str) -> bool:
@@ -101,7 +105,9 @@ def weights_missing(g: nx.MultiGraph):
                 return True
         return False
 
-    return absent
+    if len(tied) == 1:
+        return tied[0]
+    return min(tied, key=lambda p: (absent(p.node) or absent(p.target_node), len({p.node, p.target_node}), p.node, p.target_node))
 
 
 def _check_known(g: nx.MultiGraph, modality: str) -> tuple[str, str | None]:
@@ -133,21 +139,16 @@ def plan(g: nx.MultiGraph, a: str, b: str, weight: Weight = None) -> Path:
     usable = [n for n, at in g.nodes(data=True) if not at["missing"]]
     src = {n: _route(g, n, ba, pa) for n in usable if _holds(g, n, ba, pa)}
     dst = {n: _route(g, n, bb, pb) for n in usable if _holds(g, n, bb, pb)}
-    found = []
+    found: list[Path] = []
     for n1, (r1, d1) in src.items():
         for n2, (r2, d2) in dst.items():
             if g.nodes[n1]["frame"] != g.nodes[n2]["frame"]:
                 continue
             c = _cost(weight, g, {n1, n2}, d1 + d2)
             if c is not None:
-                found.append((c, n1, n2, Path(a, b, n1, tuple(r1), tuple(r2), float(c), n2, g.nodes[n1]["frame"])))
+                found.append(Path(a, b, n1, tuple(r1), tuple(r2), float(c), n2, g.nodes[n1]["frame"]))
     if found:
-        cheapest = min(f[0] for f in found)
-        # among equally cheap answers, one whose encoders have their weights on disk (asked only
-        # of these: a plugin may need a moment to tell), then the fewest nodes, then by name
-        tied = [f for f in found if f[0] == cheapest]
-        absent = weights_missing(g) if len(tied) > 1 else (lambda n: False)
-        return min(tied, key=lambda f: (absent(f[1]) or absent(f[2]), len({f[1], f[2]}), f[1], f[2]))[3]
+        return cheapest(g, found)
     steps = suggest(g, a, b)
     if not steps:
         stranded = [n for n, at in g.nodes(data=True) if at["missing"] and _holds(g, n, ba, pa) and _holds(g, n, bb, pb)]

@@ -84,3 +84,14 @@ def missing_weights(what: str, env: str, example: str, cause: BaseException | No
         f"{what}: the weights are not on this machine and could not be downloaded{why}. "
         f"Download them where you are online, then point mcrgraph at the file: {env}={example}"
     )
+
+
+def env_overrides(**fields: str) -> dict[str, str | None]:
+    """Config overrides from environment variables (``field=VARIABLE``): each one that is set
+    and not empty; ``none`` (any case) gives None, which for a weights field means random init."""
+    out: dict[str, str | None] = {}
+    for field, var in fields.items():
+        value = os.environ.get(var)
+        if value:
+            out[field] = None if value.lower() == "none" else value
+    return out

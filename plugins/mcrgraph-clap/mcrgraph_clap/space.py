@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,7 +18,7 @@ from mcrgraph.media import audio_wave, parallel_map
 from mcrgraph.safeload import load_torch_weights
 from mcrgraph.errors import ConnectorFileError
 from mcrgraph.pretrained import PretrainedMCR, check_texts
-from mcrgraph.weights import hub_cached, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_CHECKPOINT, ENV_TOKENIZER = "MCRGRAPH_CLAP_CHECKPOINT", "MCRGRAPH_CLAP_TOKENIZER"
 HUB_REPO = "lukewys/laion_clap"  # where laion_clap's load_ckpt downloads its checkpoints from
@@ -53,13 +52,7 @@ class ClapConfig(BaseModel):
     def from_env(cls, **overrides) -> "ClapConfig":
         """Defaults, with ``MCRGRAPH_CLAP_CHECKPOINT`` (a file, a released name, or ``none``)
         and ``MCRGRAPH_CLAP_TOKENIZER`` (a folder) applied."""
-        env: dict[str, Any] = {}
-        if os.environ.get(ENV_CHECKPOINT):
-            value = os.environ[ENV_CHECKPOINT]
-            env["checkpoint"] = None if value.lower() == "none" else value
-        if os.environ.get(ENV_TOKENIZER):
-            env["tokenizer"] = os.environ[ENV_TOKENIZER]
-        return cls(**{**env, **overrides})
+        return cls(**{**env_overrides(checkpoint=ENV_CHECKPOINT, tokenizer=ENV_TOKENIZER), **overrides})
 
     def use_fusion(self) -> bool:
         if self.fusion is not None:

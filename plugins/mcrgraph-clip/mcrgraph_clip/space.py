@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mcrgraph.errors import EncoderError
 from mcrgraph.pretrained import PretrainedMCR, check_texts
 from mcrgraph.media import pil_image, prefetched
-from mcrgraph.weights import hub_cached, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_MODEL, ENV_PRETRAINED = "MCRGRAPH_CLIP_MODEL", "MCRGRAPH_CLIP_PRETRAINED"
 
@@ -38,13 +38,7 @@ class ClipConfig(BaseModel):
     def from_env(cls, **overrides) -> "ClipConfig":
         """Defaults, with ``MCRGRAPH_CLIP_MODEL`` and ``MCRGRAPH_CLIP_PRETRAINED`` (a tag, a
         file, or ``none`` for random init) applied."""
-        env: dict[str, Any] = {}
-        if os.environ.get(ENV_MODEL):
-            env["model"] = os.environ[ENV_MODEL]
-        if os.environ.get(ENV_PRETRAINED):
-            value = os.environ[ENV_PRETRAINED]
-            env["pretrained"] = None if value.lower() == "none" else value
-        return cls(**{**env, **overrides})
+        return cls(**{**env_overrides(model=ENV_MODEL, pretrained=ENV_PRETRAINED), **overrides})
 
     def local_file(self) -> Path | None:
         p = self.pretrained

@@ -23,7 +23,7 @@ from mcrgraph.safeload import load_torch_weights
 from mcrgraph.media import parallel_map, pil_image
 from mcrgraph.pointcloud import load_point_cloud
 from mcrgraph.pretrained import PretrainedMCR, check_texts
-from mcrgraph.weights import load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.weights import env_overrides, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
 CHECKPOINT_NAME = "pointbert_ULIP-2.pt"
@@ -88,11 +88,7 @@ class UlipConfig(BaseModel):
     def from_env(cls, **overrides) -> "UlipConfig":
         """Defaults, with ``MCRGRAPH_ULIP_CHECKPOINT`` (a file, or ``none`` for random init)
         applied. Without it the checkpoint is looked for in ``~/.cache/mcrgraph/ulip/``."""
-        env: dict[str, Any] = {}
-        value = os.environ.get(ENV_CHECKPOINT)
-        if value:
-            env["checkpoint"] = None if value.lower() == "none" else value
-        return cls(**{**env, **overrides})
+        return cls(**{**env_overrides(checkpoint=ENV_CHECKPOINT), **overrides})
 
     def checkpoint_path(self) -> Path | None:
         return Path(self.checkpoint).expanduser() if self.checkpoint is not None else None
