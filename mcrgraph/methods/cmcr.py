@@ -11,7 +11,7 @@ from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
 from .losses import info_nce, memory_readout, perturb
-from .common import Projector, Steps, TrainConfig, config_of, load_into
+from .common import Projector, Steps, adamw, TrainConfig, config_of, load_into
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "c-mcr"
@@ -73,7 +73,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
         va = memory_readout(ta, data.memory_a.to(dev), cfg.memory_temperature, threads=cfg.threads)
         vb = memory_readout(tb, data.memory_b.to(dev), cfg.memory_temperature, threads=cfg.threads)
 
-    opt = torch.optim.AdamW(list(fa.parameters()) + list(fb.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw([*fa.parameters(), *fb.parameters()], cfg)
     steps_at = Steps(cfg, opt)
     bs = min(cfg.batch_size, len(tr))
     steps = len(tr) // bs  # drop the ragged last batch: BatchNorm needs >1 row

@@ -42,6 +42,17 @@ class TrainConfig(BaseModel):
         return self
 
 
+def adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW at ``cfg``'s rate and decay, fused into one kernel over all parameters where this
+    torch has that for the device (CPU and CUDA since torch 2.4): on 512-d C-MCR heads its
+    step took 0.7 ms instead of 2.9 ms (benchmarks/README.md)."""
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except RuntimeError:  # older torch, or a device without the fused kernel
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 class Steps:
     """One optimizer step of a method, at ``cfg.precision``: the forward and loss under
     ``torch.autocast`` (float32 when ``fp32``), backward and step through a GradScaler for fp16."""

@@ -20,7 +20,7 @@ from torch import nn
 from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
-from .common import Projector, Steps, TrainConfig, config_of, load_into
+from .common import Projector, Steps, adamw, TrainConfig, config_of, load_into
 from .losses import info_nce, memory_readout, perturb
 from .loop import run_epochs, split, via_retrieval
 
@@ -136,7 +136,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     moved = TrainingData(*(t.to(dev) if t is not None else None for t in (data.via_a, data.via_b, data.memory_a, data.memory_b)))
     tup = build_tuples(moved, tr.to(dev), cfg)  # fixed for frozen encoders: built once
 
-    opt = torch.optim.AdamW(ext.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(ext.parameters(), cfg)
     steps_at = Steps(cfg, opt)
     rows = len(tup.leaf_via)
     bs = min(cfg.batch_size, rows)
