@@ -69,7 +69,7 @@ def plugins_cmd(as_json):
     infos = plugins.list_plugins()
     rows, data, hints = [], [], []
     for info in infos:
-        spaces = []
+        spaces, space_data = [], []
         for name in info.mcrs:
             try:
                 m = get_mcr(name)
@@ -79,10 +79,13 @@ def plugins_cmd(as_json):
                 hint = m.weights_hint() if present is False else None
                 if hint:
                     hints.append((name, hint))
+                space_data.append({"name": name, "modalities": list(m.modalities), "dim": m.dim,
+                                   "weights_present": present, "weights_hint": hint, "error": None})
             except MCRGraphError as e:
                 spaces.append(f"{name} (unavailable: {e})")
+                space_data.append({"name": name, "error": str(e)})
         rows.append([info.name, info.source, "\n".join(spaces) or "-", "ok" if info.error is None else f"FAILED: {info.error}"])
-        data.append({"name": info.name, "source": info.source, "mcrs": info.mcrs, "error": info.error})
+        data.append({"name": info.name, "source": info.source, "mcrs": info.mcrs, "spaces": space_data, "error": info.error})
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

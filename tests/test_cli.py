@@ -38,7 +38,9 @@ def test_plugins_lists_builtins(run, fakes):
     out = run("plugins").output
     assert "synthetic" in out and "built-in" in out and "synth-clip" in out and "fa" in out
     data = json.loads(run("plugins", "--json").output)
-    assert {"name": "synthetic", "source": "built-in", "mcrs": ["synth-clip", "synth-clap", "synth-ulip"], "error": None} in data
+    synthetic = next(p for p in data if p["name"] == "synthetic")
+    assert synthetic["source"] == "built-in" and synthetic["mcrs"] == ["synth-clip", "synth-clap", "synth-ulip"] and synthetic["error"] is None
+    assert [(x["name"], x["dim"], x["weights_present"], x["weights_hint"]) for x in synthetic["spaces"]][0] == ("synth-clip", 64, None, None)
 
 
 def test_connect_plan_similarity_connectors(run, fakes, captions, tmp_path, store):

@@ -1,6 +1,8 @@
 """The clip plugin (open_clip), offline: random-init architectures, files the test writes."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -144,6 +146,10 @@ def test_listed_by_the_cli_without_loading_weights():
     assert "clip (image/text, 512-d, WEIGHTS MISSING)" in r.output
     assert "clip: weights missing; run once online to download ViT-B-32 / 'openai', or set MCRGRAPH_CLIP_PRETRAINED=" in r.output
     assert "entry point (mcrgraph-clip)" in r.output
+    data = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+    space = next(p for p in data if p["name"] == "clip")["spaces"][0]
+    assert space["name"] == "clip" and space["dim"] == 512 and space["weights_present"] is False
+    assert "MCRGRAPH_CLIP_PRETRAINED=" in space["weights_hint"]
 
 
 def test_patch_embeddings_for_localization(tmp_path):

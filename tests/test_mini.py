@@ -117,12 +117,15 @@ def test_cli_connect_prints_held_out_audio_image_retrieval():
 
 
 def test_eval_mini_quick_writes_json_markdown_and_png(tmp_path):
+    """Through --precision bf16 (the one full pipeline run here; fp32 is the default path)."""
     out, png = tmp_path / "results", tmp_path / "gap.png"
-    r = CliRunner().invoke(cli, ["eval", "mini", "--quick", "--no-progress", "--out", str(out), "--png", str(png)])
+    r = CliRunner().invoke(cli, ["eval", "mini", "--quick", "--no-progress", "--precision", "bf16", "--out", str(out), "--png", str(png)])
     assert r.exit_code == 0, r.output
     import json
 
-    data = json.loads((out / "results.json").read_text())["results"]
+    written = json.loads((out / "results.json").read_text())
+    assert written["machine"]["precision"] == "bf16" and written["title"].endswith(", precision bf16")
+    data = written["results"]
     rows = data["audio_image"]
     assert {"C-MCR, full", "Ex-MCR, full", "paired oracle (trained with audio-image pairs)"} <= set(rows)
     for row in rows.values():

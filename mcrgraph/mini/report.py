@@ -75,8 +75,10 @@ def draw_gap(spaces: dict[str, mcrgraph.MCR], path: str | Path) -> None:
     draw_embeddings(panels, path, title="mini world: audio and image embeddings of held-out digits (PCA per panel)")
 
 
-def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tuple[str, ...] = ()) -> dict:
-    """Every measurement; with ``keep``, also the first seed's spaces of those rows under "spaces"."""
+def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tuple[str, ...] = (),
+        precision: str = "fp32") -> dict:
+    """Every measurement; with ``keep``, also the first seed's spaces of those rows under "spaces".
+    ``precision``: the training steps' compute type, for every trained row and the oracle."""
     clip = mcrgraph.get_mcr("mini-clip")
     results: dict = {"encoders": {n: in_space(n, mcrgraph.get_mcr(n), bundled()) for n in ("mini-clip", "mini-clap", "mini-ulip")},
                      "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {}}
@@ -86,7 +88,8 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
     for row, options in variants.items():
         start, runs, texts = time.time(), [], []
         for s in seeds:
-            space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress, **options)
+            space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress,
+                                     precision=precision, **options)
             if row == "C-MCR, full":
                 cmcr_full[s] = space
             runs.append(audio_image(space))
@@ -97,11 +100,12 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
         results["image_text"][row] = float(np.mean(texts))
         results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
     start = time.time()
-    oracles = [paired_oracle(seed=s) for s in seeds]
+    oracles = [paired_oracle(seed=s, precision=precision) for s in seeds]
     results["audio_image"]["paired oracle (trained with audio-image pairs)"] = _mean([audio_image(o) for o in oracles])
     results["image_text"]["paired oracle (trained with audio-image pairs)"] = float(np.mean([image_text(o) for o in oracles]))
     results["seconds"]["paired oracle (trained with audio-image pairs)"] = round((time.time() - start) / len(seeds), 1)
-    hops = [audio_3d(mcrgraph.connect(cmcr_full[s], "mini-ulip", via="image", save=False, seed=s)) for s in seeds]
+    hops = [audio_3d(mcrgraph.connect(cmcr_full[s], "mini-ulip", via="image", save=False, seed=s, precision=precision))
+            for s in seeds]
     results["audio_3d"] = {"connect(connect(mini-clip, mini-clap), mini-ulip, via=image), C-MCR": _mean(hops)}
     return results, kept
 
@@ -149,8 +153,10 @@ def markdown(all_tables: dict, title: str, machine: dict) -> str:
 @click.option("--quick", is_flag=True, help="Only chance, no connection, C-MCR (text-only, full), Ex-MCR full, the oracle and multi-hop.")
 @click.option("--out", type=click.Path(file_okay=False), help="Also write results.json and results.md to this folder.")
 @click.option("--png", type=click.Path(dir_okay=False), help="Also draw held-out digit audio and images in 2-D before and after connection.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Compute type of every training step (torch.autocast), to see what mixed precision costs in quality.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars while training.")
-def eval_mini(seeds, quick, out, png, progress):
+def eval_mini(seeds, quick, out, png, progress, precision):
     """Held-out retrieval in the bundled mini world: audio<->image (real-voice digits, all
     real-voice words, festival voices, event sounds vs emoji) for chance, no connection,
     C-MCR and Ex-MCR with ablations, and the paired oracle (the same heads trained WITH
@@ -166,7 +172,7 @@ def eval_mini(seeds, quick, out, png, progress):
 
     console = Console(highlight=False)
     start = time.time()
-    results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else ())
+    results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else (), precision=precision)
     if png:
         draw_gap(spaces, png)
         console.print(f"wrote {png}")
@@ -174,9 +180,9 @@ def eval_mini(seeds, quick, out, png, progress):
     for name, rows in all_tables.items():
         console.print(result_table(name, rows))
     machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-               "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)}
+               "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1), "precision": precision}
     if out:
-        title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}"
+        title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}" + ("" if precision == "fp32" else f", precision {precision}")
         Path(out).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "results": results}, indent=2).encode())
         atomic_write_bytes(Path(out) / "results.md", markdown(all_tables, title, machine).encode())
