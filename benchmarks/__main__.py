@@ -63,7 +63,6 @@ def main(argv: list[str] | None = None) -> None:
     cfg = cmcr.Config(epochs=s["epochs"], batch_size=s["batch"])
     # resolve threads=None the way mcrgraph does, so the baseline runs at the same count
     cfg = cfg.model_copy(update={"threads": loop.step_threads(cfg, s["batch"], s["dim"]) or MACHINE_THREADS})
-    hidden = cfg.hidden_factor * s["dim"]
     step_threads = cfg.threads
     thread_counts = tuple(sorted({1, MACHINE_THREADS, 2}))
     log(f"{mode} run on {info['cpu_model']} ({info['cores']} cores)")
@@ -78,10 +77,15 @@ def main(argv: list[str] | None = None) -> None:
         log(f"{name} done in {stage_s[name]:.1f} s (other processes kept {others[name]:.2f} cores busy)")
         return result
 
-    details["matmul"] = stage("matmul", lambda: matmul.run(s["batch"], s["dim"], hidden, s["n_mem"], thread_counts, s["matmul_repeats"]))
+    products = training.step_products(cfg, s["batch"], s["dim"], s["dim"])
+    shapes = list(dict.fromkeys(p["shape"] for p in products))
+    details["matmul"] = stage("matmul", lambda: matmul.run(shapes, s["dim"], s["n_mem"], thread_counts, s["matmul_repeats"]))
     details["query"] = stage("query", lambda: query.run(s["query_gallery"], s["dim"], TOP_K, thread_counts, s["query_repeats"]))
     details["extraction"] = stage("extraction", lambda: extraction.run(s["extraction_images"], s["extraction_repeats"]))
-    details["threads_compare"] = stage("threads_compare", lambda: training.threads_compare(cfg, s["threads_steps"], s["dim"], thread_counts))
+    details["threads_compare"] = stage("threads_compare", lambda: training.compare_steps(
+        cfg, s["threads_steps"], s["dim"], {str(t): {"threads": t} for t in thread_counts}))
+    details["precision_compare"] = stage("precision_compare", lambda: training.compare_steps(
+        cfg, s["threads_steps"], s["dim"], {"fp32": {}, "bf16": {"precision": "bf16"}}))
     details["profile"] = stage("profile", lambda: training.profile_steps(cfg, s["profile_steps"], s["dim"]))
 
     def train():
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
 
     details["train"], details["baseline"] = stage("train+baseline", train)
     t, b = details["train"], details["baseline"]
-    details["flops"] = training.step_flops(cfg, t["batch"], s["dim"], s["dim"])
+    details["flops"] = training.step_flops(products)
 
     seconds_per_pair = t["precompute_s"] / (s["n_via"] * s["n_mem"])  # both sides' readouts
     remaining = 0.88 * s["budget_s"] - (time.perf_counter() - start)
@@ -107,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     best = details["matmul"]["best"]
     fl = details["flops"]["total"]
     ideal_step = fl / (best[step_threads] * 1e9)
+    ideal_by_shape = training.ideal_step_s(products, matmul.rate_of(details["matmul"], step_threads))
+    ideal_bf16 = training.ideal_step_s(products, matmul.rate_of(details["matmul"], step_threads, "_bf16"))
+    pc = details["precision_compare"]["step_median_s"]
     best_readout = details["matmul"]["best_readout"][MACHINE_THREADS] * 1e9
 
     def readout_ideal(n_via: int) -> float:
@@ -133,8 +140,14 @@ def main(argv: list[str] | None = None) -> None:
                f"{default_epochs} = C-MCR config default epochs"),
         figure("ideal step time (matmul FLOPs / roofline)", ideal_step * 1e3, "ms",
                "measured C-MCR step (median)", t["step_median_s"] * 1e3, "ratio = fraction of ideal reached"),
-        figure(f"C-MCR step at {max(tc)} threads (median)", tc[max(tc)] * 1e3, "ms",
-               "same at 1 thread", tc[1] * 1e3, "real cmcr.train steps; ratio < 1: more threads faster"),
+        figure("ideal step time, each product at its own shape's rate", ideal_by_shape * 1e3, "ms",
+               "measured C-MCR step (median)", t["step_median_s"] * 1e3, "ratio = fraction of ideal reached"),
+        figure(f"C-MCR step at {MACHINE_THREADS} threads (median)", tc[str(MACHINE_THREADS)] * 1e3, "ms",
+               "same at 1 thread", tc["1"] * 1e3, "real cmcr.train steps; ratio < 1: more threads faster"),
+        figure("C-MCR step, precision=bf16 (median)", pc["bf16"] * 1e3, "ms", "same steps at fp32", pc["fp32"] * 1e3,
+               "torch.autocast bf16 on this CPU; ratio < 1: bf16 faster"),
+        figure("ideal bf16 step, each product at its shape's bf16 rate", ideal_bf16 * 1e3, "ms",
+               "measured bf16 step (median)", pc["bf16"] * 1e3, "ratio = fraction of ideal reached"),
         figure(f"large run: C-MCR epoch, {lg['n_train']:,} pairs ({lg['steps']} steps)", lg["epoch_s"], "s",
                "baseline epoch (EXTRAPOLATED: steps x median step)", b["step_median_s"] * lg["steps"] / lg["epochs"],
                "measured: 1 epoch, fresh process"),

@@ -1,9 +1,10 @@
-"""Matmul roofline: fp32 GFLOP/s of torch.mm on the shapes of a C-MCR training step, and on
-those of the memory readout precompute."""
+"""Matmul roofline: GFLOP/s of torch.mm on the shapes of a C-MCR training step (fp32, and
+bf16 for the step under ``precision="bf16"``), and on those of the memory readout precompute."""
 from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import torch
 
@@ -15,21 +16,15 @@ WARMUP_S = 0.5  # warm-up by time: a few ms of calls did not always wake the sec
 SAMPLE_S = 0.05  # each timed sample repeats the product for about this long
 
 
-def step_shapes(batch: int, d: int, hidden: int) -> list[tuple[int, int, int]]:
-    """(m, k, n) of the products in one step: layer-1 forward, layer-2 forward, a weight
-    gradient (hidden x batch @ batch x d) and the InfoNCE logits."""
-    return [(batch, d, hidden), (batch, hidden, d), (hidden, batch, d), (batch, d, batch)]
-
-
 def readout_shapes(d: int, n_mem: int) -> list[tuple[int, int, int]]:
     """(m, k, n) of the readout's two products per block: scores, then weights @ memory block."""
     block = min(n_mem, READOUT_ELEMENTS // READOUT_ROWS)
     return [(READOUT_ROWS, d, block), (READOUT_ROWS, block, d)]
 
 
-def gflops(m: int, k: int, n: int, n_threads: int, repeats: int) -> float:
+def gflops(m: int, k: int, n: int, n_threads: int, repeats: int, dtype: torch.dtype = torch.float32) -> float:
     gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(m, k, generator=gen), torch.randn(k, n, generator=gen)
+    a, b = torch.randn(m, k, generator=gen).to(dtype), torch.randn(k, n, generator=gen).to(dtype)
     with threads(n_threads):
         calls, end = 0, time.perf_counter() + WARMUP_S
         while time.perf_counter() < end:
@@ -40,13 +35,28 @@ def gflops(m: int, k: int, n: int, n_threads: int, repeats: int) -> float:
     return 2 * m * k * n / seconds / 1e9
 
 
-def run(batch: int, d: int, hidden: int, n_mem: int, thread_counts: tuple[int, ...], repeats: int) -> dict:
-    def measure(shapes, use):
-        return [{"shape": "x".join(map(str, shape)), "use": use,
-                 **{f"gflops_{t}t": gflops(*shape, t, repeats) for t in thread_counts}} for shape in shapes]
+def shape_key(shape: tuple[int, int, int]) -> str:
+    return "x".join(map(str, shape))
 
-    step, readout = measure(step_shapes(batch, d, hidden), "step"), measure(readout_shapes(d, n_mem), "readout")
+
+def run(step_shapes: list[tuple[int, int, int]], d: int, n_mem: int, thread_counts: tuple[int, ...], repeats: int) -> dict:
+    """Rates of each shape at each thread count; ``best``: the fastest fp32 step shape, the
+    strict roofline; ``by_shape``: every shape's rates, for an ideal with each product at its own."""
+    def measure(shapes, use, dtypes):
+        return [{"shape": shape_key(shape), "use": use,
+                 **{f"gflops_{t}t{suffix}": gflops(*shape, t, repeats, dtype)
+                    for suffix, dtype in dtypes.items() for t in thread_counts}} for shape in shapes]
+
+    both = {"": torch.float32, "_bf16": torch.bfloat16}
+    step = measure(step_shapes, "step", both)
+    readout = measure(readout_shapes(d, n_mem), "readout", {"": torch.float32})
     best = {t: max(r[f"gflops_{t}t"] for r in step) for t in thread_counts}
     best_readout = {t: max(r[f"gflops_{t}t"] for r in readout) for t in thread_counts}
     return {"shapes": step + readout, "best": best, "best_readout": best_readout, "repeats": repeats,
             "sample_s": SAMPLE_S, "warmup_s": WARMUP_S}
+
+
+def rate_of(result: dict, n_threads: int, dtype: str = "") -> Callable[[tuple[int, int, int]], float]:
+    """``shape -> GFLOP/s`` from a ``run`` result, for ``training.ideal_step_s``."""
+    rates = {r["shape"]: r[f"gflops_{n_threads}t{dtype}"] for r in result["shapes"] if r["use"] == "step"}
+    return lambda shape: rates[shape_key(shape)]

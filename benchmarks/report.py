@@ -43,8 +43,9 @@ def render(r: dict) -> str:
 
     mm = d["matmul"]
     out += ["## 1. Matmul roofline (fp32 torch.mm, median of %d samples of ~%g s each, after %g s warm-up)" % (mm["repeats"], mm["sample_s"], mm["warmup_s"]), ""]
-    out += table(["shape m x k x n", "used by", "GFLOP/s 1 thread", "GFLOP/s 2 threads", "2t / 1t"],
-                 [[x["shape"], x.get("use", "step"), x["gflops_1t"], x["gflops_2t"], x["gflops_2t"] / x["gflops_1t"]] for x in mm["shapes"]])
+    out += table(["shape m x k x n", "used by", "GFLOP/s 1 thread", "GFLOP/s 2 threads", "2t / 1t", "bf16 1 thread", "bf16 2 threads"],
+                 [[x["shape"], x.get("use", "step"), x["gflops_1t"], x["gflops_2t"], x["gflops_2t"] / x["gflops_1t"],
+                   x.get("gflops_1t_bf16", "-"), x.get("gflops_2t_bf16", "-")] for x in mm["shapes"]])
 
     t, b = d["train"], d["baseline"]
     out += ["## 2-4. C-MCR training", ""]
@@ -58,11 +59,16 @@ def render(r: dict) -> str:
             "Baseline epoch and multi-epoch times are extrapolated (steps x median step).", ""]
     fl = d["flops"]
     out += [f"FLOPs per step: heads {num(fl['heads'] / 1e9)} G + InfoNCE logits {num(fl['logits'] / 1e9)} G = "
-            f"{num(fl['total'] / 1e9)} GFLOP; ideal = FLOPs / best step-shape GFLOP/s at {t['step_threads']} threads.", ""]
+            f"{num(fl['total'] / 1e9)} GFLOP. Two ideals: FLOPs / the best step shape's GFLOP/s at {t['step_threads']} threads "
+            "(strict), and each product at its own shape's rate (benchmarks.training.step_products).", ""]
 
     tc = d["threads_compare"]
     out += [f"### Step time by thread count (real cmcr.train, {tc['steps']} steps, median)", ""]
     out += table(["cfg.threads", "step ms"], [[str(k), v * 1e3] for k, v in tc["step_median_s"].items()])
+    if "precision_compare" in d:
+        pc = d["precision_compare"]
+        out += [f"### Step time by precision (real cmcr.train, {pc['steps']} steps, median)", ""]
+        out += table(["cfg.precision", "step ms"], [[k, v * 1e3] for k, v in pc["step_median_s"].items()])
 
     p = d["profile"]
     out += [f"### Where a step's time goes (torch.profiler, {p['steps']} real steps at {p['threads']} thread(s), self CPU time)", ""]

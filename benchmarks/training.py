@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from mcrgraph.methods import TrainingData, cmcr
-from mcrgraph.methods.common import Projector
+from mcrgraph.methods.common import Projector, adamw
 from mcrgraph.methods.losses import info_nce, perturb
 
 from .common import threads, unit_rows
@@ -94,7 +94,7 @@ def baseline_steps(data: TrainingData, cfg: cmcr.Config, n_steps: int, warmup: i
     d_a, d_b = data.via_a.shape[1], data.via_b.shape[1]
     out = cfg.out_dim or max(d_a, d_b)
     fa, fb = Projector(d_a, out, cfg.layers, cfg.hidden_factor), Projector(d_b, out, cfg.layers, cfg.hidden_factor)
-    opt = torch.optim.AdamW(list(fa.parameters()) + list(fb.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw([*fa.parameters(), *fb.parameters()], cfg)
     tau = cfg.memory_temperature
 
     def readout(q: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -128,23 +128,46 @@ def baseline_steps(data: TrainingData, cfg: cmcr.Config, n_steps: int, warmup: i
             "batch": bs, "threads": cfg.threads}
 
 
-def step_flops(cfg: cmcr.Config, batch: int, d_a: int, d_b: int, with_memory: bool = True) -> dict:
-    """Matmul FLOPs (2 per multiply-add) of one training step. Per head and input: forward of
-    each Linear, its weight gradient, and the input gradient of every Linear but the first
-    (the inputs need no gradient). InfoNCE: the logits product forward and its two gradients.
-    Not counted: BatchNorm, ReLU, normalise, softmax, noise, AdamW (all elementwise)."""
+def step_products(cfg: cmcr.Config, batch: int, d_a: int, d_b: int, with_memory: bool = True) -> list[dict]:
+    """Every matmul of one training step as ``{"shape": (m, k, n), "count": c, "part": ...}``.
+    Per head and input: the forward of each Linear, its weight gradient, and the input gradient
+    of every Linear but the first (the inputs need no gradient). InfoNCE: the logits product and
+    its two gradients. Not here: BatchNorm, ReLU, normalise, softmax, noise, AdamW (elementwise)."""
     out = cfg.out_dim or max(d_a, d_b)
+    per_side = 2 if with_memory else 1
+    products: list[dict] = []
 
-    def head(d_in: int) -> int:
+    def add(shape: tuple[int, int, int], count: int, part: str) -> None:
+        products.append({"shape": shape, "count": count, "part": part})
+
+    for d_in in (d_a, d_b):
         if cfg.layers == 1:
-            return 2 * batch * d_in * out * 2
+            add((batch, d_in, out), per_side, "heads")  # forward
+            add((out, batch, d_in), per_side, "heads")  # weight gradient
+            continue
         h = cfg.hidden_factor * d_in
-        return 2 * batch * d_in * h * 2 + 2 * batch * h * out * 3
+        add((batch, d_in, h), per_side, "heads")  # layer 1 forward
+        add((h, batch, d_in), per_side, "heads")  # layer 1 weight gradient
+        add((batch, h, out), per_side, "heads")  # layer 2 forward
+        add((out, batch, h), per_side, "heads")  # layer 2 weight gradient
+        add((batch, out, h), per_side, "heads")  # layer 2 input gradient
+    add((batch, out, batch), per_side, "logits")  # x @ yᵀ
+    add((batch, batch, out), 2 * per_side, "logits")  # its gradients for x and y
+    return products
 
-    inputs_per_side = 2 if with_memory else 1
-    heads = inputs_per_side * (head(d_a) + head(d_b))
-    logits = inputs_per_side * 3 * 2 * batch * batch * out
-    return {"heads": heads, "logits": logits, "total": heads + logits}
+
+def step_flops(products: list[dict]) -> dict:
+    """Matmul FLOPs (2 per multiply-add) of one step, by part and in total."""
+    flops = {"heads": 0, "logits": 0}
+    for p in products:
+        m, k, n = p["shape"]
+        flops[p["part"]] += 2 * m * k * n * p["count"]
+    return {**flops, "total": sum(flops.values())}
+
+
+def ideal_step_s(products: list[dict], gflops_of) -> float:
+    """Seconds of one step's matmuls with each product at ``gflops_of((m, k, n))``."""
+    return sum(2 * m * k * n * p["count"] / (gflops_of((m, k, n)) * 1e9) for p in products for m, k, n in [p["shape"]])
 
 
 def readout_flops(n_queries: int, n_mem: int, d: int) -> int:
@@ -169,11 +192,12 @@ def profile_steps(cfg: cmcr.Config, n_steps: int, d: int, top: int = 12) -> dict
     return {"steps": n_steps, "threads": cfg.threads, "epoch_s_profiled": run["epochs_s"], "top_ops": rows}
 
 
-def threads_compare(cfg: cmcr.Config, n_steps: int, d: int, counts: tuple[int, ...]) -> dict:
-    """Median step time of real ``cmcr.train`` epochs at each step thread count."""
+def compare_steps(cfg: cmcr.Config, n_steps: int, d: int, variants: dict[str, dict]) -> dict:
+    """Median step time of real ``cmcr.train`` epochs for each variant (label: config fields to
+    change), e.g. thread counts or precisions; torch's thread setting follows ``cfg.threads``."""
     data = make_data(cfg.batch_size * n_steps, 1024, d, seed=2)
     out = {}
-    for t in counts:
-        c = cfg.model_copy(update={"epochs": 1, "val_fraction": 0.0, "threads": t})
-        out[t] = run_cmcr(data, c, caller_threads=t)["step_median_s"]
+    for label, update in variants.items():
+        c = cfg.model_copy(update={"epochs": 1, "val_fraction": 0.0, **update})
+        out[label] = run_cmcr(data, c, caller_threads=c.threads or torch.get_num_threads())["step_median_s"]
     return {"steps": n_steps, "step_median_s": out}
