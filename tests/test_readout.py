@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mcrgraph.methods.losses import memory_readout
+from mcrgraph.methods.losses import memory_readout, memory_readouts
 
 
 def readout_before(queries, memory, temperature, max_elements=1 << 24, values=None):
@@ -37,6 +37,21 @@ def test_readout_matches_one_softmax_over_whole_rows(n, m, d, max_elements, rows
     other = torch.randn(m, d + 3, generator=gen)  # values of another width (Ex-MCR's twins)
     torch.testing.assert_close(memory_readout(q, mem, tau, max_elements, values=other, rows=rows),
                                readout_before(q, mem, tau, values=other), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("max_elements,rows", [(1 << 21, 2048), (30, 4)])
+def test_readouts_share_one_softmax_between_value_sets(max_elements, rows):
+    """Ex-MCR reads a leaf memory item's via items and their base twins with the same weights:
+    one pass with both value sets gives what two readouts give, each normalised on its own."""
+    gen = torch.Generator().manual_seed(7)
+    q, mem = unit(41, 9, gen), unit(29, 9, gen)
+    twins = torch.randn(29, 12, generator=gen)
+    first, second = memory_readouts(q, mem, 0.02, [mem, twins], max_elements, rows=rows)
+    torch.testing.assert_close(first, memory_readout(q, mem, 0.02, max_elements, rows=rows), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(second, readout_before(q, mem, 0.02, values=twins), rtol=1e-4, atol=1e-5)
+    assert first.is_contiguous() and second.is_contiguous() and second.shape == (41, 12)
+    with pytest.raises(ValueError, match="29 memory rows"):
+        memory_readouts(q, mem, 0.02, [mem, twins[:5]])
 
 
 def test_readout_rescales_when_the_maximum_comes_in_a_late_block():

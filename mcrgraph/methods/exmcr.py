@@ -21,7 +21,7 @@ from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
 from .common import Projector, Steps, adamw, TrainConfig, config_of, load_into
-from .losses import info_nce, memory_readout, perturb
+from .losses import info_nce, memory_readout, memory_readouts, perturb
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "ex-mcr"
@@ -96,20 +96,21 @@ def build_tuples(data: TrainingData, rows: torch.Tensor, cfg: Config) -> Tuples:
     mb, ml = data.memory_a, data.memory_b
     tau = cfg.memory_temperature
 
-    def readout(*args, **kw):  # at cfg.threads (None: the caller's setting)
-        return memory_readout(*args, threads=cfg.threads, **kw)
+    def readout(queries, memory, values=None):  # at cfg.threads (None: the caller's setting)
+        if values is None:
+            return memory_readout(queries, memory, tau, threads=cfg.threads)
+        return memory_readouts(queries, memory, tau, values, threads=cfg.threads)
 
     parts: list[tuple] = []
     if "via" in cfg.centres:
-        parts.append((tl, tb, readout(tl, ml, tau) if ml is not None else None, readout(tb, mb, tau) if mb is not None else None))
+        parts.append((tl, tb, readout(tl, ml) if ml is not None else None, readout(tb, mb) if mb is not None else None))
     if "leaf" in cfg.centres and ml is not None:
-        leaf_via = readout(ml, tl, tau)  # each leaf memory item retrieves via items inside the leaf ...
-        base_via = readout(ml, tl, tau, values=tb)  # ... and the same weights pick their base twins
-        parts.append((leaf_via, base_via, ml, readout(base_via, mb, tau) if mb is not None else None))
+        # each leaf memory item retrieves via items inside the leaf, and the same weights pick their base twins
+        leaf_via, base_via = readout(ml, tl, values=[tl, tb])
+        parts.append((leaf_via, base_via, ml, readout(base_via, mb) if mb is not None else None))
     if "base" in cfg.centres and mb is not None:
-        base_via = readout(mb, tb, tau)
-        leaf_via = readout(mb, tb, tau, values=tl)
-        parts.append((leaf_via, base_via, readout(leaf_via, ml, tau) if ml is not None else None, mb))
+        base_via, leaf_via = readout(mb, tb, values=[tb, tl])
+        parts.append((leaf_via, base_via, readout(leaf_via, ml) if ml is not None else None, mb))
     if not parts:
         raise DataError(f"ex-mcr: the centres {cfg.centres} need memories that were not given; add 'via' or give memories")
     has_lo = all(p[2] is not None for p in parts)

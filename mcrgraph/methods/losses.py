@@ -41,28 +41,42 @@ def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: flo
     score rows this was 1.5x faster at 8k x 100k x 512 on 2 cores; results agree to float
     rounding (up to a few 1e-6 on unit vectors).
     ``threads``: torch threads for the call (restored afterwards); None keeps the caller's."""
-    values = memory if values is None else values
-    out = torch.zeros(len(queries), values.shape[1], dtype=values.dtype, device=values.device)
-    if not len(memory):  # nothing to attend to: zero rows, as normalize(0) gives
-        return out
-    rows = max(1, min(rows, max_elements, len(queries)))
-    block = max(1, min(len(memory), max_elements // rows))
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        scores = torch.empty(rows, block, dtype=queries.dtype, device=queries.device)
-        for start in range(0, len(queries), rows):
-            _readout_rows(queries[start : start + rows] * (1.0 / temperature), memory, values, scores,
-                          out[start : start + rows])
-    finally:
-        torch.set_num_threads(before)
-    return out
+    value_sets = [memory if values is None else values]
+    return memory_readouts(queries, memory, temperature, value_sets, max_elements, threads, rows)[0]
+
+
+def memory_readouts(queries: torch.Tensor, memory: torch.Tensor, temperature: float, values: list[torch.Tensor],
+                    max_elements: int = READOUT_ELEMENTS, threads: int | None = None,
+                    rows: int = READOUT_ROWS) -> list[torch.Tensor]:
+    """``memory_readout`` for several value sets (one row per memory row each) that share the
+    softmax weights, computed once: Ex-MCR reads via items and their twins in the other space."""
+    for v in values:
+        if len(v) != len(memory):
+            raise ValueError(f"each value set needs one row per memory row: {len(memory)} memory rows, got {len(v)}")
+    widths = [v.shape[1] for v in values]
+    joined = values[0] if len(values) == 1 else torch.cat(values, dim=1)
+    out = torch.zeros(len(queries), joined.shape[1], dtype=joined.dtype, device=joined.device)
+    spans = [(sum(widths[:i]), sum(widths[: i + 1])) for i in range(len(widths))]
+    if len(memory) and len(queries):  # else zero rows, as normalize(0) gives
+        rows = max(1, min(rows, max_elements, len(queries)))
+        block = max(1, min(len(memory), max_elements // rows))
+        before = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            scores = torch.empty(rows, block, dtype=queries.dtype, device=queries.device)
+            for start in range(0, len(queries), rows):
+                _readout_rows(queries[start : start + rows] * (1.0 / temperature), memory, joined, scores,
+                              out[start : start + rows], spans)
+        finally:
+            torch.set_num_threads(before)
+    return [out] if len(values) == 1 else [out[:, a:b].contiguous() for a, b in spans]
 
 
 def _readout_rows(q: torch.Tensor, memory: torch.Tensor, values: torch.Tensor, scores: torch.Tensor,
-                  acc: torch.Tensor) -> None:
-    """One chunk of queries (already divided by τ) into ``acc`` (zeros), in place."""
+                  acc: torch.Tensor, spans: list[tuple[int, int]]) -> None:
+    """One chunk of queries (already divided by τ) into ``acc`` (zeros), in place; each span
+    of columns (one value set) is normalised on its own."""
     r, block = len(q), scores.shape[1]
     top = torch.full((r, 1), float("-inf"), dtype=q.dtype, device=q.device)
     total = torch.zeros(r, 1, dtype=q.dtype, device=q.device)
@@ -77,7 +91,9 @@ def _readout_rows(q: torch.Tensor, memory: torch.Tensor, values: torch.Tensor, s
         total.mul_(rescale).add_(s.sum(1, keepdim=True))
         top = new_top
     acc.div_(total)
-    acc.div_(acc.norm(2, dim=1, keepdim=True).clamp_min(1e-12))  # exactly F.normalize, in place
+    for a, b in spans:  # exactly F.normalize, in place
+        part = acc[:, a:b]
+        part.div_(part.norm(2, dim=1, keepdim=True).clamp_min(1e-12))
 
 
 def perturb(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
