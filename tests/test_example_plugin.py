@@ -30,7 +30,9 @@ def test_plugins_json_lists_it(example):
     result = CliRunner().invoke(cli, ["plugins", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     data = {p["name"]: p for p in json.loads(result.output)}
+    spaces = data["mcrgraph_example"].pop("spaces")
     assert data["mcrgraph_example"] == {"name": "mcrgraph_example", "source": "run time", "mcrs": ["example-bow"], "error": None}
+    assert [(x["name"], x["modalities"], x["error"]) for x in spaces] == [("example-bow", ["text", "tags"], None)]
 
 
 def test_weights_are_created_on_first_encode(example):
