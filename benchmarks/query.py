@@ -98,7 +98,8 @@ BOTH = ("uniform random", "clustered")
 # (kind, the search-time knob, its values, galleries): HNSW only on the clustered gallery,
 # because inserting 1M rows into its graph takes minutes (100k rows: 25 s here)
 INDEX_RUNS = [("faiss-flat", None, (None,), ("uniform random",)), ("faiss-ivf", "nprobe", (16, 64), BOTH),
-              ("faiss-sq8", None, (None,), BOTH), ("faiss-hnsw", "ef_search", (128, 512), ("clustered",))]
+              ("faiss-ivfpq", "nprobe", (16, 64), BOTH), ("faiss-sq8", None, (None,), BOTH),
+              ("faiss-hnsw", "ef_search", (128, 512), ("clustered",))]
 
 
 def faiss_rows(gallery: torch.Tensor, qs: torch.Tensor, k: int, repeats: int, exact_i: torch.Tensor, ms) -> list[dict]:

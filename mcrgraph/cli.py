@@ -468,7 +468,8 @@ def _search_flags(flags: list[tuple[str, str]], known: set[str]) -> tuple[str, l
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars while encoding.")
 @click.option("--index", "index", type=click.Choice(list(INDEX_KINDS)), default="exact", show_default=True,
               help="How the gallery is scanned: exact float32, a half-precision copy, or FAISS (pip install 'mcrgraph[faiss]'): "
-              "its exact scan, IVF cells, an 8-bit copy (sq8) or an HNSW graph. All but exact and faiss-flat are approximate.")
+              "its exact scan, IVF cells, IVF cells with compressed rows (ivfpq: 1 byte per 8 dims), an 8-bit copy (sq8) or "
+              "an HNSW graph. All but exact and faiss-flat are approximate.")
 @click.pass_context
 def search_cmd(ctx, top, as_json, png, progress, index):
     """Retrieval: rank a gallery of one modality for queries of another (or the same), through

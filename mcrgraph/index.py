@@ -7,6 +7,12 @@
   ``faiss-cpu`` extra (``pip install 'mcrgraph[faiss]'``). ``nlist`` k-means cells (default
   sqrt(n), trained on 64 rows per cell), of which each query scans ``nprobe`` (default 16):
   approximate, and much faster than a scan on large galleries of clustered (real) embeddings.
+- ``faiss-ivfpq``: the same cells with each row stored as ``pq_m`` bytes of product-quantizer
+  codes (``IndexIVFPQ``, 8 bits per sub-vector; default ``pq_m`` = dim / 8, so a 512-d row
+  takes 64 bytes instead of 2,048): for galleries too large to hold in memory otherwise.
+  Scores are approximate, so recall is lower than ``faiss-ivf``'s at the same ``nprobe``;
+  the codebooks are trained on at least 10,000 rows (all rows when fewer), and it needs
+  at least 256.
 - ``faiss-sq8``: every value stored in 8 bits (FAISS ``IndexScalarQuantizer``, per-dimension
   ranges), a quarter of float32's bytes, scanned exhaustively: approximate like fp16.
 - ``faiss-hnsw``: FAISS's HNSW graph (``IndexHNSWFlat``, ``hnsw_m`` links per row), searched
@@ -26,13 +32,16 @@ import torch
 from .errors import ConfigError, DataError
 from .topk import topk
 
-KINDS = ("exact", "fp16", "bf16", "faiss-flat", "faiss-ivf", "faiss-sq8", "faiss-hnsw")
+KINDS = ("exact", "fp16", "bf16", "faiss-flat", "faiss-ivf", "faiss-ivfpq", "faiss-sq8", "faiss-hnsw")
+_IVF = ("faiss-ivf", "faiss-ivfpq")
+PQ_MIN_ROWS = 256  # one row per centroid of an 8-bit codebook, FAISS's minimum
+PQ_TRAIN_ROWS = 10_000  # FAISS asks for 39 rows per centroid: 9,984
 _HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class GalleryIndex:
     def __init__(self, embeddings: torch.Tensor, kind: str = "exact", *, nlist: int | None = None, nprobe: int = 16,
-                 seed: int = 0, hnsw_m: int = 32, ef_search: int = 128):
+                 seed: int = 0, hnsw_m: int = 32, ef_search: int = 128, pq_m: int | None = None):
         if kind not in KINDS:
             raise ConfigError(f"unknown index kind {kind!r}; choose one of: {', '.join(KINDS)}")
         if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2 or not embeddings.is_floating_point():
@@ -48,9 +57,9 @@ class GalleryIndex:
         elif kind == "exact":
             self._gallery = embeddings.detach().float().contiguous()
         else:
-            self._faiss = _faiss_index(embeddings.detach().float().contiguous(), kind, nlist, seed, hnsw_m)
+            self._faiss = _faiss_index(embeddings.detach().float().contiguous(), kind, nlist, seed, hnsw_m, pq_m)
         # search-time knobs, read at every search, so they may be changed on a built index
-        self.nprobe = _at_least_1("nprobe", nprobe) if kind == "faiss-ivf" else None
+        self.nprobe = _at_least_1("nprobe", nprobe) if kind in _IVF else None
         self.ef_search = _at_least_1("ef_search", ef_search) if kind == "faiss-hnsw" else None
 
     def __len__(self) -> int:
@@ -83,7 +92,7 @@ def _at_least_1(name: str, value) -> int:
     return value
 
 
-def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, seed: int, hnsw_m: int):
+def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, seed: int, hnsw_m: int, pq_m: int | None):
     try:
         import faiss
     except ImportError:
@@ -102,11 +111,32 @@ def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, seed: int, hnsw_
         nlist = nlist or max(1, min(len(x) // 39, int(math.sqrt(len(x)))))  # FAISS wants >= 39 points per cell to train
         if not 1 <= nlist <= len(x):
             raise ConfigError(f"nlist must be from 1 to the gallery's {len(x)} rows, got {nlist}")
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(x.shape[1]), x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
+        quantizer, d = faiss.IndexFlatIP(x.shape[1]), x.shape[1]
         # k-means on a sample of 64 rows per cell: on all of 1M x 512 rows with 4,000 cells
         # training took 264 s here; the cells come out about as good from a sample
-        rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: 64 * nlist]
+        sample = 64 * nlist
+        if kind == "faiss-ivf":
+            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        else:
+            pq_m = _pq_m(pq_m, d, len(x))
+            index = faiss.IndexIVFPQ(quantizer, d, nlist, pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+            index.pq.cp.seed = seed
+            index.pq.cp.min_points_per_centroid = 1  # fewer than 39 rows per code is allowed (see above), not warned about
+            sample = max(sample, PQ_TRAIN_ROWS)
+        index.cp.seed = seed
+        index.quantizer_trains_alone = 0
+        rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:sample]
         index.train(data if len(rows) == len(x) else data[rows.sort().values.numpy()])
     index.add(data)
     return index
+
+
+def _pq_m(pq_m: int | None, d: int, n: int) -> int:
+    """Sub-vectors per row (one byte each), checked before FAISS would abort on it."""
+    if n < PQ_MIN_ROWS:
+        raise ConfigError(f"faiss-ivfpq trains 256 codes per sub-vector and needs at least {PQ_MIN_ROWS} gallery rows, "
+                          f"got {n}; use faiss-ivf or exact for a gallery this small")
+    pq_m = pq_m if pq_m is not None else max(1, d // 8)
+    if isinstance(pq_m, bool) or not isinstance(pq_m, int) or pq_m < 1 or d % pq_m:
+        raise ConfigError(f"pq_m must be a whole number that divides the dimension {d}, got {pq_m!r}")
+    return pq_m

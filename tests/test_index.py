@@ -60,6 +60,22 @@ def test_faiss_flat_is_exact_and_ivf_is_close():
         few.search(q, 10)
 
 
+def test_ivfpq_trades_recall_for_bytes():
+    g, q = clustered(6000, 64, 40, 4), clustered(40, 64, 40, 5)
+    _, exact = topk(q, g, 10)
+    default = GalleryIndex(g, "faiss-ivfpq")  # 8 bytes per 64-d row, 16 of 77 cells probed
+    assert default.nprobe == 16 and default._faiss.pq.M == 8
+    scores, found = default.search(q, 10)
+    assert found.shape == (40, 10) and (scores[:, :-1] >= scores[:, 1:]).all()
+    finer = GalleryIndex(g, "faiss-ivfpq", pq_m=32, nprobe=1000)  # 32 bytes per row, every cell
+    low, high = recall(found, exact), recall(finer.search(q, 10)[1], exact)
+    assert 0.3 <= low < high and high >= 0.85
+    with pytest.raises(mcrgraph.ConfigError, match="pq_m must be a whole number that divides the dimension 64"):
+        GalleryIndex(g, "faiss-ivfpq", pq_m=7)
+    with pytest.raises(mcrgraph.ConfigError, match="at least 256 gallery rows, got 100"):
+        GalleryIndex(g[:100], "faiss-ivfpq")
+
+
 def test_bad_input_is_explained():
     g = unit(100, 16, 6)
     with pytest.raises(mcrgraph.ConfigError, match="unknown index kind 'hnsw'"):

@@ -370,6 +370,13 @@ def test_cli_search_through_a_gallery_index(run, only_fakes, tmp_path, kind):
     assert bad.exit_code == 2 and "faiss-hnsw" in bad.output
 
 
+def test_cli_search_with_ivfpq_on_a_small_gallery_says_why_not(run, only_fakes, tmp_path):
+    listed = tmp_path / "gallery.txt"
+    listed.write_text("\n".join(f"k{i}#5" for i in range(30)))
+    r = run("search", "--image", "k4#1", "--texts", f"@{listed}", "--index", "faiss-ivfpq", ok=False)
+    assert r.exit_code != 0 and "needs at least 256 gallery rows, got 30; use faiss-ivf or exact" in r.output
+
+
 def test_cli_search_json_through_a_connector(run, only_fakes, tmp_path):
     mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, **QUICK)
     listed = tmp_path / "gallery.txt"
