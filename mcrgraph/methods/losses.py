@@ -49,51 +49,49 @@ def memory_readouts(queries: torch.Tensor, memory: torch.Tensor, temperature: fl
                     max_elements: int = READOUT_ELEMENTS, threads: int | None = None,
                     rows: int = READOUT_ROWS) -> list[torch.Tensor]:
     """``memory_readout`` for several value sets (one row per memory row each) that share the
-    softmax weights, computed once: Ex-MCR reads via items and their twins in the other space."""
+    softmax weights, computed once: Ex-MCR reads via items and their twins in the other space.
+    Each set is accumulated on its own, so no joined copy of the values is made."""
     for v in values:
         if len(v) != len(memory):
             raise ValueError(f"each value set needs one row per memory row: {len(memory)} memory rows, got {len(v)}")
-    widths = [v.shape[1] for v in values]
-    joined = values[0] if len(values) == 1 else torch.cat(values, dim=1)
-    out = torch.zeros(len(queries), joined.shape[1], dtype=joined.dtype, device=joined.device)
-    spans = [(sum(widths[:i]), sum(widths[: i + 1])) for i in range(len(widths))]
-    if len(memory) and len(queries):  # else zero rows, as normalize(0) gives
-        rows = max(1, min(rows, max_elements, len(queries)))
-        block = max(1, min(len(memory), max_elements // rows))
-        before = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
-            scores = torch.empty(rows, block, dtype=queries.dtype, device=queries.device)
-            for start in range(0, len(queries), rows):
-                _readout_rows(queries[start : start + rows] * (1.0 / temperature), memory, joined, scores,
-                              out[start : start + rows], spans)
-        finally:
-            torch.set_num_threads(before)
-    return [out] if len(values) == 1 else [out[:, a:b].contiguous() for a, b in spans]
+    outs = [torch.zeros(len(queries), v.shape[1], dtype=v.dtype, device=v.device) for v in values]
+    if not len(memory) or not len(queries):  # nothing to attend to: zero rows, as normalize(0) gives
+        return outs
+    rows = max(1, min(rows, max_elements, len(queries)))
+    block = max(1, min(len(memory), max_elements // rows))
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        scores = torch.empty(rows, block, dtype=queries.dtype, device=queries.device)
+        for start in range(0, len(queries), rows):
+            _readout_rows(queries[start : start + rows] * (1.0 / temperature), memory, values, scores,
+                          [o[start : start + rows] for o in outs])
+    finally:
+        torch.set_num_threads(before)
+    return outs
 
 
-def _readout_rows(q: torch.Tensor, memory: torch.Tensor, values: torch.Tensor, scores: torch.Tensor,
-                  acc: torch.Tensor, spans: list[tuple[int, int]]) -> None:
-    """One chunk of queries (already divided by τ) into ``acc`` (zeros), in place; each span
-    of columns (one value set) is normalised on its own."""
+def _readout_rows(q: torch.Tensor, memory: torch.Tensor, values: list[torch.Tensor], scores: torch.Tensor,
+                  accs: list[torch.Tensor]) -> None:
+    """One chunk of queries (already divided by τ) into ``accs`` (zeros, one per value set), in place."""
     r, block = len(q), scores.shape[1]
     top = torch.full((r, 1), float("-inf"), dtype=q.dtype, device=q.device)
     total = torch.zeros(r, 1, dtype=q.dtype, device=q.device)
     for b in range(0, len(memory), block):
-        mem, val = memory[b : b + block], values[b : b + block]
+        mem = memory[b : b + block]
         s = scores[:r, : len(mem)]
         torch.matmul(q, mem.T, out=s)
         new_top = torch.maximum(top, s.amax(1, keepdim=True))
         s.sub_(new_top).exp_()
         rescale = (top - new_top).exp_()  # earlier blocks were scaled by the old maximum
-        acc.mul_(rescale).addmm_(s, val)
+        for acc, v in zip(accs, values):
+            acc.mul_(rescale).addmm_(s, v[b : b + block])
         total.mul_(rescale).add_(s.sum(1, keepdim=True))
         top = new_top
-    acc.div_(total)
-    for a, b in spans:  # exactly F.normalize, in place
-        part = acc[:, a:b]
-        part.div_(part.norm(2, dim=1, keepdim=True).clamp_min(1e-12))
+    for acc in accs:
+        acc.div_(total)
+        acc.div_(acc.norm(2, dim=1, keepdim=True).clamp_min(1e-12))  # exactly F.normalize, in place
 
 
 def perturb(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
