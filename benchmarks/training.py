@@ -156,18 +156,22 @@ def step_products(cfg: cmcr.Config, batch: int, d_a: int, d_b: int, with_memory:
     return products
 
 
+def _flops(product: dict) -> int:
+    m, k, n = product["shape"]
+    return 2 * m * k * n * product["count"]  # 2 FLOPs per multiply-add
+
+
 def step_flops(products: list[dict]) -> dict:
-    """Matmul FLOPs (2 per multiply-add) of one step, by part and in total."""
+    """Matmul FLOPs of one step, by part and in total."""
     flops = {"heads": 0, "logits": 0}
     for p in products:
-        m, k, n = p["shape"]
-        flops[p["part"]] += 2 * m * k * n * p["count"]
+        flops[p["part"]] += _flops(p)
     return {**flops, "total": sum(flops.values())}
 
 
 def ideal_step_s(products: list[dict], gflops_of) -> float:
     """Seconds of one step's matmuls with each product at ``gflops_of((m, k, n))``."""
-    return sum(2 * m * k * n * p["count"] / (gflops_of((m, k, n)) * 1e9) for p in products for m, k, n in [p["shape"]])
+    return sum(_flops(p) / (gflops_of(p["shape"]) * 1e9) for p in products)
 
 
 def readout_flops(n_queries: int, n_mem: int, d: int) -> int:

@@ -15,6 +15,7 @@ from .errors import MCRGraphError, UnknownMCRError
 from .index import KINDS as INDEX_KINDS
 from .items import parse_assignment, read_items
 from .methods import METHODS
+from .methods.common import PRECISIONS
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)  # tables stay whole in logs
 err = Console(stderr=True, highlight=False)
@@ -149,7 +150,7 @@ def _config_value(text: str):
 @click.option("--lr", type=float, help="Learning rate.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--device", help="Torch device, e.g. cpu or cuda.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="Compute type of the training steps (mixed precision; weights stay float32). Default fp32.")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="Compute type of the training steps (mixed precision; weights stay float32). Default fp32.")
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE", help="Any other method option, e.g. --set intra_weight=0.5 (docs/architecture.md lists them).")
 @click.option("--overwrite", is_flag=True, help="Replace a stored connector of the same name.")
 @click.option("--resume", is_flag=True, help="Continue a killed run of the same command from its last checkpoint.")

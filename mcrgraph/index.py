@@ -124,7 +124,6 @@ def _faiss_index(x: torch.Tensor, kind: str, nlist: int | None, seed: int, hnsw_
             index.pq.cp.min_points_per_centroid = 1  # fewer than 39 rows per code is allowed (see above), not warned about
             sample = max(sample, PQ_TRAIN_ROWS)
         index.cp.seed = seed
-        index.quantizer_trains_alone = 0
         rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:sample]
         index.train(data if len(rows) == len(x) else data[rows.sort().values.numpy()])
     index.add(data)

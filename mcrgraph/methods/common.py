@@ -1,12 +1,16 @@
 """Configuration fields and the projector head that the connector methods share."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
+
+
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 class TrainConfig(BaseModel):
@@ -27,7 +31,7 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(0.1, ge=0, lt=1, description="held-out share of the via-items for the validation score")
     seed: int = Field(0, description="seeds init, split, batches and noise")
     device: str = Field("cpu", description="torch device to train on, e.g. cuda")
-    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="compute type of the training steps (torch.autocast): bf16 or fp16 for speed on a GPU, bf16 on a CPU with native bf16 (AVX512-BF16/AMX: 1.9x faster 512-d steps in benchmarks/); weights, optimizer state and stored heads stay float32; fp16 scales the loss (GradScaler)")
+    precision: Precision = Field("fp32", description="compute type of the training steps (torch.autocast): bf16 or fp16 for speed on a GPU, bf16 on a CPU with native bf16 (AVX512-BF16/AMX: 1.9x faster 512-d steps in benchmarks/); weights, optimizer state and stored heads stay float32; fp16 scales the loss (GradScaler)")
     checkpoint_every: int = Field(1, ge=1, description="save a resumable checkpoint every this many epochs")
     threads: int | None = Field(None, ge=1, description="CPU threads for the training steps. None: one thread for small heads (first layer under 5e7 multiply-adds per step), else torch's setting. On 2 cores one thread ran 64-d heads 2x faster than two, two threads ran 512-d heads 1.8x faster than one (benchmarks/), and two threads thrash when another process is busy")
 

@@ -13,6 +13,7 @@ import torch
 from rich.console import Console
 
 import mcrgraph
+from mcrgraph.methods.common import PRECISIONS
 from mcrgraph.metrics import retrieval
 from mcrgraph.store import atomic_write_bytes
 
@@ -153,7 +154,7 @@ def markdown(all_tables: dict, title: str, machine: dict) -> str:
 @click.option("--quick", is_flag=True, help="Only chance, no connection, C-MCR (text-only, full), Ex-MCR full, the oracle and multi-hop.")
 @click.option("--out", type=click.Path(file_okay=False), help="Also write results.json and results.md to this folder.")
 @click.option("--png", type=click.Path(dir_okay=False), help="Also draw held-out digit audio and images in 2-D before and after connection.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Compute type of every training step (torch.autocast), to see what mixed precision costs in quality.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars while training.")
 def eval_mini(seeds, quick, out, png, progress, precision):
