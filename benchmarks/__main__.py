@@ -16,10 +16,10 @@ from .report import render
 
 SIZES = {
     "quick": dict(n_via=8192, n_mem=8192, dim=512, batch=512, epochs=1, baseline_steps=5, matmul_repeats=5,
-                  query_gallery=100_000, query_repeats=5, profile_steps=8, threads_steps=12,
+                  query_gallery=100_000, query_repeats=5, profile_steps=8, threads_steps=12, paired_blocks=2,
                   large_candidates=[20_000], extraction_images=32, extraction_repeats=1, budget_s=150),
     "full": dict(n_via=100_000, n_mem=100_000, dim=512, batch=512, epochs=1, baseline_steps=20, matmul_repeats=10,
-                 query_gallery=1_000_000, query_repeats=11, profile_steps=30, threads_steps=40,
+                 query_gallery=1_000_000, query_repeats=11, profile_steps=30, threads_steps=40, paired_blocks=8,
                  large_candidates=[1_000_000, 750_000, 500_000, 300_000, 200_000],
                  extraction_images=96, extraction_repeats=5, budget_s=80 * 60),
 }
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg, s["threads_steps"], s["dim"], {str(t): {"threads": t} for t in thread_counts}))
     details["precision_compare"] = stage("precision_compare", lambda: training.compare_steps(
         cfg, s["threads_steps"], s["dim"], {"fp32": {}, "bf16": {"precision": "bf16"}}))
+    details["step_vs_matmuls"] = stage("step_vs_matmuls", lambda: training.step_vs_matmuls(
+        cfg, products, s["threads_steps"], s["dim"], s["paired_blocks"]))
     details["profile"] = stage("profile", lambda: training.profile_steps(cfg, s["profile_steps"], s["dim"]))
 
     def train():
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     q = details["query"]["by_threads"]
     lg = details["large"]
     tc = details["threads_compare"]["step_median_s"]
+    sv = details["step_vs_matmuls"]
     figures = [
         figure(f"fp32 matmul, best step shape, {MACHINE_THREADS} threads", best[MACHINE_THREADS], "GFLOP/s",
                "same, 1 thread", best[1], "thread scaling of the roofline"),
@@ -142,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
                "measured C-MCR step (median)", t["step_median_s"] * 1e3, "ratio = fraction of ideal reached"),
         figure("ideal step time, each product at its own shape's rate", ideal_by_shape * 1e3, "ms",
                "measured C-MCR step (median)", t["step_median_s"] * 1e3, "ratio = fraction of ideal reached"),
+        figure(f"C-MCR step, alternating with its matmuls alone ({len(sv['pairs'])} pairs, median)", sv["step_median_s"] * 1e3, "ms",
+               "the same step's matmuls alone, back to back (median)", sv["matmuls_median_s"] * 1e3,
+               f"pair ratios {sv['ratio_min']:.2f}-{sv['ratio_max']:.2f}x, median {sv['ratio_median']:.2f}x (target 1.25x)"),
         figure(f"C-MCR step at {MACHINE_THREADS} threads (median)", tc[str(MACHINE_THREADS)] * 1e3, "ms",
                "same at 1 thread", tc["1"] * 1e3, "real cmcr.train steps; ratio < 1: more threads faster"),
         figure("C-MCR step, precision=bf16 (median)", pc["bf16"] * 1e3, "ms", "same steps at fp32", pc["fp32"] * 1e3,

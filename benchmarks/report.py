@@ -70,8 +70,16 @@ def render(r: dict) -> str:
         out += [f"### Step time by precision (real cmcr.train, {pc['steps']} steps, median)", ""]
         out += table(["cfg.precision", "step ms"], [[k, v * 1e3] for k, v in pc["step_median_s"].items()])
 
+    if "step_vs_matmuls" in d:
+        sv = d["step_vs_matmuls"]
+        out += [f"### The step next to its own matmuls (alternating blocks of {sv['steps']}, medians)", ""]
+        out += table(["pair", "real step ms", "its matmuls alone ms", "ratio"],
+                     [[str(i + 1), x["step_s"] * 1e3, x["matmuls_s"] * 1e3, x["ratio"]] for i, x in enumerate(sv["pairs"])])
+
     p = d["profile"]
     out += [f"### Where a step's time goes (torch.profiler, {p['steps']} real steps at {p['threads']} thread(s), self CPU time)", ""]
+    if "matmul_ms_per_step" in p:
+        out += [f"mm and addmm: {num(p['matmul_ms_per_step'])} ms per step; every other op: {num(p['other_ms_per_step'])} ms.", ""]
     out += table(["op", "calls", "ms per step", "share"],
                  [[x["op"], x["calls"], x["self_ms_per_step"], f"{100 * x['share']:.1f}%"] for x in p["top_ops"]])
 

@@ -18,7 +18,7 @@ from mcrgraph.methods import TrainingData, cmcr
 from mcrgraph.methods.common import Projector, adamw
 from mcrgraph.methods.losses import info_nce, perturb
 
-from .common import threads, unit_rows
+from .common import median_time, threads, unit_rows
 
 
 def make_data(n_via: int, n_mem: int, d: int, seed: int = 0) -> TrainingData:
@@ -190,10 +190,49 @@ def profile_steps(cfg: cmcr.Config, n_steps: int, d: int, top: int = 12) -> dict
     run = run_cmcr(data, cfg, caller_threads=cfg.threads or torch.get_num_threads(), profiler=prof)
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total_us = sum(e.self_cpu_time_total for e in events)
+    matmul_us = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
     events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
     rows = [{"op": e.key, "calls": e.count, "self_ms_per_step": e.self_cpu_time_total / 1e3 / n_steps,
              "share": e.self_cpu_time_total / total_us} for e in events[:top]]
-    return {"steps": n_steps, "threads": cfg.threads, "epoch_s_profiled": run["epochs_s"], "top_ops": rows}
+    return {"steps": n_steps, "threads": cfg.threads, "epoch_s_profiled": run["epochs_s"], "top_ops": rows,
+            "matmul_ms_per_step": matmul_us / 1e3 / n_steps, "other_ms_per_step": (total_us - matmul_us) / 1e3 / n_steps}
+
+
+MATMUL_OPS = ("aten::mm", "aten::addmm")
+
+
+def matmuls_alone(products: list[dict], seed: int = 0):
+    """A callable that runs every product of one step (``step_products``) on ready random
+    operands, back to back: the step's matmuls with nothing else."""
+    gen = torch.Generator().manual_seed(seed)
+    ops = []
+    for p in products:
+        m, k, n = p["shape"]
+        ops.append((torch.randn(m, k, generator=gen), torch.randn(k, n, generator=gen), p["count"]))
+
+    def run() -> None:
+        for a, b, count in ops:
+            for _ in range(count):
+                torch.mm(a, b)
+    return run
+
+
+def step_vs_matmuls(cfg: cmcr.Config, products: list[dict], n_steps: int, d: int, pairs: int) -> dict:
+    """Alternating blocks, ``pairs`` times: real ``cmcr.train`` steps (median of ``n_steps``),
+    then the same step's matmuls alone (median of ``n_steps`` runs). Both halves of a pair see
+    the machine in the same state, so each pair's ratio is the step's distance from its own
+    matmuls at that moment; the spread across pairs is the machine's drift."""
+    alone = matmuls_alone(products)
+    rows = []
+    for _ in range(pairs):
+        step = compare_steps(cfg, n_steps, d, {"fp32": {}})["step_median_s"]["fp32"]
+        with threads(cfg.threads or torch.get_num_threads()):
+            mm = median_time(alone, n_steps, warmup=2)
+        rows.append({"step_s": step, "matmuls_s": mm, "ratio": step / mm})
+    ratios = sorted(r["ratio"] for r in rows)
+    return {"steps": n_steps, "pairs": rows, "ratio_median": statistics.median(ratios), "ratio_min": ratios[0],
+            "ratio_max": ratios[-1], "step_median_s": statistics.median(r["step_s"] for r in rows),
+            "matmuls_median_s": statistics.median(r["matmuls_s"] for r in rows)}
 
 
 def compare_steps(cfg: cmcr.Config, n_steps: int, d: int, variants: dict[str, dict]) -> dict:
