@@ -471,8 +471,11 @@ def _search_flags(flags: list[tuple[str, str]], known: set[str]) -> tuple[str, l
               help="How the gallery is scanned: exact float32, a half-precision copy, or FAISS (pip install 'mcrgraph[faiss]'): "
               "its exact scan, IVF cells, IVF cells with compressed rows (ivfpq: 1 byte per 8 dims), an 8-bit copy (sq8) or "
               "an HNSW graph. All but exact and faiss-flat are approximate.")
+@click.option("--rerank", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With an approximate --index: score its first N candidates per query exactly (float32) and keep the "
+              "best --top. Buys back recall (ivfpq's compressed rows lose most of it); the float32 gallery is kept.")
 @click.pass_context
-def search_cmd(ctx, top, as_json, png, progress, index):
+def search_cmd(ctx, top, as_json, png, progress, index, rerank):
     """Retrieval: rank a gallery of one modality for queries of another (or the same), through
     the space where the two meet (one space, or connected ones).
 
@@ -499,7 +502,7 @@ def search_cmd(ctx, top, as_json, png, progress, index):
     known = {m for _, a in g.nx.nodes(data=True) for m in a["modalities"]}
     qm, queries, gm, gallery = _search_flags(_modality_flags(list(ctx.args), "--audio q.wav --images photos/"), known)
     path = g.plan(qm, gm)
-    results = search(qm, queries, gm, gallery, top=top, path=path, graph=g, progress=progress, index=index)
+    results = search(qm, queries, gm, gallery, top=top, path=path, graph=g, progress=progress, index=index, rerank=rerank)
     if png:
         from .drawing import draw_retrieval
 

@@ -108,13 +108,15 @@ def search(
     graph: MCRGraph | None = None,
     progress: bool = False,
     index: str = "exact",
+    rerank: int | None = None,
 ) -> list[list[Hit]]:
     """For each query, the ``top`` gallery items (None: all) by cosine similarity, best first
     (ties keep gallery order). Exact, and in chunks of the gallery (``mcrgraph.topk``), so no
     queries x gallery matrix is built. The modalities meet where ``graph().plan(query_modality,
     gallery_modality)`` says, or along ``path``. Embeddings go through ``embed``, so a gallery
     searched again is read from the embedding cache, not encoded again. ``index``: another
-    ``mcrgraph.index.GalleryIndex`` kind (``fp16``, ``faiss-ivf``, ...), approximate."""
+    ``mcrgraph.index.GalleryIndex`` kind (``fp16``, ``faiss-ivf``, ...), approximate; with
+    ``rerank=R`` its first R candidates per query are scored exactly (``GalleryIndex``)."""
     queries = _as_items(queries, "queries")
     gallery = _as_items(gallery, "gallery")
     k = _check_top(top, len(gallery))
@@ -123,12 +125,12 @@ def search(
     # what g.similarity computes, without the queries x gallery matrix: exact chunked top-k
     eq = embed(_space(g, path.node), pin_for(qm, path.node), queries, progress=progress)
     eg = embed(_space(g, path.target_node), pin_for(gm, path.target_node), gallery, progress=progress)
-    if index == "exact":  # straight to topk: a GalleryIndex would first check every gallery value once more
+    if index == "exact" and rerank is None:  # straight to topk: a GalleryIndex would check every value once more
         values, order = topk(eq, eg, k)
     else:
         from .index import GalleryIndex
 
-        values, order = GalleryIndex(eg, index).search(eq, k)
+        values, order = GalleryIndex(eg, index, rerank=rerank).search(eq, k)
     return [  # an approximate index may return fewer than k rows (index -1)
         [Hit(int(j), gallery[int(j)], float(s)) for s, j in zip(values[i], order[i]) if int(j) >= 0]
         for i in range(len(queries))

@@ -76,6 +76,43 @@ def test_ivfpq_trades_recall_for_bytes():
         GalleryIndex(g[:100], "faiss-ivfpq")
 
 
+def test_rerank_gives_back_recall_with_exact_scores():
+    g, q = clustered(6000, 64, 40, 4), clustered(40, 64, 40, 5)
+    ev, exact = topk(q, g, 10)
+    plain = recall(GalleryIndex(g, "faiss-ivfpq").search(q, 10)[1], exact)
+    reranked = GalleryIndex(g, "faiss-ivfpq", rerank=200)
+    scores, found = reranked.search(q, 10)
+    assert plain < 0.9 and recall(found, exact) >= 0.97
+    torch.testing.assert_close(scores, (q.unsqueeze(1) * g[found]).sum(-1))  # float32 scores of the rows returned
+    assert (scores[:, :-1] >= scores[:, 1:]).all()
+    half = GalleryIndex(g, "fp16", rerank=50).search(q, 10)  # fp16 ranks, float32 scores
+    assert recall(half[1], exact) == 1.0 and torch.allclose(half[0], ev, atol=1e-6)
+    few = GalleryIndex(g, "faiss-ivf", nlist=60, nprobe=1, rerank=5)  # ~100 rows per cell, 300 asked for
+    s, i = few.search(q, 300)
+    assert (i == -1).any() and ((i == -1) == (s == float("-inf"))).all()
+    assert ((i[:, 1:] == -1) | (i[:, :-1] != -1)).all()  # the missing rows come last
+    reranked.rerank = None  # a search-time knob: off, the codes' own ranking
+    assert recall(reranked.search(q, 10)[1], exact) == plain
+    unkept = GalleryIndex(g, "fp16")
+    unkept.rerank = 10
+    with pytest.raises(mcrgraph.ConfigError, match="built without rerank"):
+        unkept.search(q, 10)
+    with pytest.raises(mcrgraph.ConfigError, match="rerank applies to the approximate index kinds"):
+        GalleryIndex(g, "exact", rerank=10)
+    with pytest.raises(mcrgraph.ConfigError, match="rerank must be a whole number of at least 1"):
+        GalleryIndex(g, "fp16", rerank=0)
+
+
+def test_rerank_reads_a_memory_mapped_gallery_in_place(tmp_path):
+    g, q = clustered(3000, 32, 20, 10), clustered(10, 32, 20, 11)
+    path = tmp_path / "gallery.f32"
+    g.numpy().tofile(path)
+    mapped = torch.from_file(str(path), size=g.numel()).view(g.shape)
+    index = GalleryIndex(mapped, "fp16", rerank=30)
+    assert index._rows.data_ptr() == mapped.data_ptr()  # no copy of the float32 rows
+    assert torch.equal(index.search(q, 5)[1], topk(q, g, 5)[1])
+
+
 def test_bad_input_is_explained():
     g = unit(100, 16, 6)
     with pytest.raises(mcrgraph.ConfigError, match="unknown index kind 'hnsw'"):

@@ -370,6 +370,18 @@ def test_cli_search_through_a_gallery_index(run, only_fakes, tmp_path, kind):
     assert bad.exit_code == 2 and "faiss-hnsw" in bad.output
 
 
+def test_cli_search_rerank_scores_exactly(run, only_fakes, tmp_path):
+    listed = tmp_path / "gallery.txt"
+    listed.write_text("\n".join(f"k{i}#5" for i in range(30)))
+    args = ("search", "--image", "k4#1", "--image", "k7#1", "--texts", f"@{listed}", "--top", "3", "--json")
+    exact = json.loads(run(*args).stdout)["results"]
+    reranked = json.loads(run(*args, "--index", "fp16", "--rerank", "10").stdout)["results"]
+    assert [[h["item"] for h in r["hits"]] for r in reranked] == [[h["item"] for h in r["hits"]] for r in exact]
+    assert all(math.isclose(a["score"], b["score"], abs_tol=1e-6) for r, e in zip(reranked, exact) for a, b in zip(r["hits"], e["hits"]))
+    bad = run(*args, "--rerank", "10", ok=False)
+    assert bad.exit_code != 0 and "rerank applies to the approximate index kinds" in bad.output
+
+
 def test_cli_search_with_ivfpq_on_a_small_gallery_says_why_not(run, only_fakes, tmp_path):
     listed = tmp_path / "gallery.txt"
     listed.write_text("\n".join(f"k{i}#5" for i in range(30)))
