@@ -179,6 +179,9 @@ def readout_flops(n_queries: int, n_mem: int, d: int) -> int:
     return 2 * 2 * n_queries * n_mem * d
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm")  # the profile's ops that are the step's matmuls
+
+
 def profile_steps(cfg: cmcr.Config, n_steps: int, d: int, top: int = 12) -> dict:
     """torch.profiler over the epoch loop of a real ``cmcr.train`` call (``n_steps`` steps, a
     small memory so the readout is cheap; the step itself does not depend on the memory size)."""
@@ -196,9 +199,6 @@ def profile_steps(cfg: cmcr.Config, n_steps: int, d: int, top: int = 12) -> dict
              "share": e.self_cpu_time_total / total_us} for e in events[:top]]
     return {"steps": n_steps, "threads": cfg.threads, "epoch_s_profiled": run["epochs_s"], "top_ops": rows,
             "matmul_ms_per_step": matmul_us / 1e3 / n_steps, "other_ms_per_step": (total_us - matmul_us) / 1e3 / n_steps}
-
-
-MATMUL_OPS = ("aten::mm", "aten::addmm")
 
 
 def matmuls_alone(products: list[dict], seed: int = 0):

@@ -25,9 +25,10 @@
 ``rerank=R`` (approximate kinds): the index proposes ``max(R, k)`` rows per query, and those
 are scored against the float32 rows and the best k returned, with exact scores. It keeps a
 reference to the given embeddings (no copy when they are float32; a memory-mapped tensor,
-e.g. ``torch.from_file(path, size=n * d).view(n, d)``, stays on disk), so the compressed kinds then save memory only with such a gallery. On 1M
-clustered 512-d rows, ``faiss-ivfpq``'s recall@10 of 0.17 became 0.50 / 0.78 / 0.998 with
-``rerank`` 100 / 300 / 1,000, at 0.8 / 1.0 / 1.6 ms per query (benchmarks/README.md).
+e.g. ``torch.from_file(path, size=n * d).view(n, d)``, stays on disk), so the compressed
+kinds then save memory only with such a gallery. On 1M clustered 512-d rows,
+``faiss-ivfpq``'s recall@10 of 0.17 became 0.50 / 0.78 / 0.998 with ``rerank`` 100 / 300 /
+1,000, at 0.8 / 1.0 / 1.6 ms per query (benchmarks/README.md).
 
 Build it once, query it many times; ``mcrgraph.search(..., index=...)`` builds one per call."""
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .topk import topk
 
 KINDS = ("exact", "fp16", "bf16", "faiss-flat", "faiss-ivf", "faiss-ivfpq", "faiss-sq8", "faiss-hnsw")
 _IVF = ("faiss-ivf", "faiss-ivfpq")
+_EXACT = ("exact", "faiss-flat")  # score every row exactly: nothing to re-rank
 PQ_MIN_ROWS = 256  # one row per centroid of an 8-bit codebook, FAISS's minimum
 PQ_TRAIN_ROWS = 10_000  # FAISS asks for 39 rows per centroid: 9,984
 _HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -53,7 +55,7 @@ class GalleryIndex:
                  rerank: int | None = None):
         if kind not in KINDS:
             raise ConfigError(f"unknown index kind {kind!r}; choose one of: {', '.join(KINDS)}")
-        if rerank is not None and kind in ("exact", "faiss-flat"):
+        if rerank is not None and kind in _EXACT:
             raise ConfigError(f"rerank applies to the approximate index kinds; {kind!r} already scores every row exactly")
         if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2 or not embeddings.is_floating_point():
             raise DataError("a gallery index takes a 2-D floating-point tensor of embeddings (rows x dim)")
