@@ -1,11 +1,12 @@
 """mcrgraph: join pretrained multi-modal contrastive models through the modalities they share."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 from .hookspecs import hookimpl  # noqa: E402
 from .mcr import MCR  # noqa: E402
 from .errors import (  # noqa: E402
+    AmbiguousPathError,
     ConfigError,
     ConnectorFileError,
     ConnectorMismatchError,
@@ -32,6 +33,6 @@ __all__ = [
     "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect",
     "graph", "MCRGraph", "Path", "MCRGraphError", "UnknownMCRError", "UnknownModalityError",
     "DuplicateMCRError", "EncoderError", "EncoderOutputError", "DataError", "ConnectorFileError",
-    "ConnectorMismatchError", "StoreError", "NoPathError", "ConfigError",
+    "ConnectorMismatchError", "StoreError", "NoPathError", "AmbiguousPathError", "ConfigError",
     "classify", "search", "Classification", "Hit", "localize", "Heatmap", "GalleryIndex",
 ]

@@ -5,12 +5,14 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, connectors, plugins
+from . import connectors, plugins
+from .version import __version__
 from .errors import MCRGraphError, UnknownMCRError
 from .index import KINDS as INDEX_KINDS
 from .items import parse_assignment, read_items
@@ -102,17 +104,34 @@ def plugins_cmd(as_json):
 
 
 @cli.command("graph")
-@click.option("--png", type=click.Path(dir_okay=False), help="Also draw the graph to this PNG file.")
+@click.option("--png", type=click.Path(dir_okay=False), help="Also draw the graph to this PNG file (needs matplotlib).")
+@click.option("--mermaid", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Also write the picture as Mermaid text (for docs and READMEs) to this file; - prints it instead of the tables.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def graph_cmd(png, as_json):
-    """Show the graph: spaces (plugins and stored connectors) and the modalities they share."""
+def graph_cmd(png, mermaid, as_json):
+    """Show the graph: spaces (plugins and stored connectors) and the modalities they share.
+
+    The picture (--png, --mermaid) has two kinds of node: modalities, and spaces linked to the
+    modalities they hold; a connected space points to the two spaces it joins."""
     from .graph import graph
 
     g = graph().nx
     spaces = [{"name": n, "kind": a["kind"], "modalities": list(a["modalities"]), "dim": a["dim"], "hops": a["hops"],
                "parents": list(a["parents"]), "method": a["method"], "score": a["score"], "missing": a["missing"]} for n, a in g.nodes(data=True)]
     edges = [{"a": u, "b": v, "via": a["via"], "trained": a["trained"]} for u, v, a in g.edges(data=True) if a["kind"] == "overlap"]
-    if as_json:
+    if mermaid:
+        from .graph_picture import mermaid as to_mermaid
+        from .store import atomic_write_bytes
+
+        text = to_mermaid(g)
+        if mermaid == "-":
+            click.echo(text, nl=False)
+        else:
+            atomic_write_bytes(Path(mermaid), text.encode())
+            err.print(f"wrote {mermaid}")
+    if mermaid == "-":
+        pass  # the Mermaid text is the output
+    elif as_json:
         click.echo(json.dumps({"spaces": spaces, "overlaps": edges}, indent=2))
     else:
         out.print(_table("spaces", ["space", "kind", "modalities", "dim", "joins", "val R@1"], [

@@ -9,7 +9,8 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from . import __version__, connectors, plugins
+from . import connectors, plugins
+from .version import __version__
 from .card import ConnectorCard, DataRef, SpaceRef
 from .checkpoints import Checkpointer
 from .connected import ConnectedMCR

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import torch
 
+from typing import Callable
+
 from .card import ConnectorCard
-from .errors import ConnectorMismatchError, UnknownModalityError
+from .errors import ConnectorMismatchError, MCRGraphError, UnknownMCRError, UnknownModalityError
 from .mcr import MCR, split_pin
+
+#: how a connected space finds its parents by name; the registry sets it (``registry.get_mcr``)
+#: so that this module, below the registry, does not import it
+resolve_space: Callable[[str], MCR] | None = None
 
 
 class ConnectedMCR(MCR):
@@ -31,13 +37,12 @@ class ConnectedMCR(MCR):
     def parents(self) -> list[MCR]:
         """The two joined spaces, checked against what the card recorded at training time."""
         if self._parents is None:
-            from .errors import UnknownMCRError
-            from .registry import get_mcr
-
+            if resolve_space is None:
+                raise MCRGraphError(f"connector {self.name!r}: no space registry to find its parents in; import mcrgraph first")
             parents = []
             for ref in self.card.spaces:
                 try:
-                    mcr = get_mcr(ref.name)
+                    mcr = resolve_space(ref.name)
                 except UnknownMCRError:
                     raise UnknownMCRError(
                         f"connector {self.name!r} joins {ref.name!r}, which is not installed or stored; install the plugin that provides it"
@@ -101,7 +106,7 @@ class ConnectedMCR(MCR):
     def encode_dense(self, modality, items):
         """The parent's patch embeddings, each passed through this connector's head (row by row:
         the heads' BatchNorm is in eval mode, so a patch maps as a whole item would)."""
-        from .localize import embed_dense
+        from .encoding import embed_dense
 
         side, sub = self._side(modality)
         dense = embed_dense(self.parents()[side], sub, items)

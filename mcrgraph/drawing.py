@@ -29,29 +29,42 @@ def _save(fig, path: str | Path) -> None:
 
 
 def draw_graph(g: nx.MultiGraph, path: str | Path) -> None:
+    """Spaces and modalities as two kinds of node (graph_picture.layout): grey modality
+    ellipses at the bottom, blue plugin spaces linked to the modalities they hold, orange
+    connected spaces above, an arrow to each space they join, labelled with the shared modality."""
+    from .graph_picture import layout
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
-    pos = nx.spring_layout(nx.Graph(g), seed=0)
-    plugins = [n for n, a in g.nodes(data=True) if a["kind"] == "plugin"]
-    derived = [n for n in g if n not in plugins]
-    nx.draw_networkx_nodes(g, pos, nodelist=plugins, node_color="#8ecae6", node_size=1800, ax=ax)
-    nx.draw_networkx_nodes(g, pos, nodelist=derived, node_color="#ffb703", node_size=1800, node_shape="s", ax=ax)
-    labels = {n: f"{n}\n{'/'.join(a['modalities'])}" for n, a in g.nodes(data=True)}
-    nx.draw_networkx_labels(g, pos, labels=labels, font_size=8, ax=ax)
-    overlap = [(u, v) for u, v, a in g.edges(data=True) if a["kind"] == "overlap"]
-    trained = [(u, v) for u, v, a in g.edges(data=True) if a["kind"] == "overlap" and a["trained"]]
-    der = [(u, v) for u, v, a in g.edges(data=True) if a["kind"] == "derived"]
-    nx.draw_networkx_edges(g, pos, edgelist=overlap, style="dashed", edge_color="#999999", ax=ax)
-    nx.draw_networkx_edges(g, pos, edgelist=trained, width=2.5, edge_color="#219ebc", ax=ax)
-    nx.draw_networkx_edges(g, pos, edgelist=der, width=1.5, edge_color="#fb8500", ax=ax)
-    edge_labels = {}
-    for u, v, a in g.edges(data=True):
-        if a["kind"] == "overlap":
-            edge_labels[(u, v)] = ", ".join(sorted(set(edge_labels.get((u, v), "").split(", ")) - {""} | {a["via"]}))
-    nx.draw_networkx_edge_labels(g, pos, edge_labels=edge_labels, font_size=7, ax=ax)
-    ax.set_title("circles: plugin spaces; squares: connected spaces; orange: built from;\n"
-                 "blue: trained connection; dashed grey: shared modality, not yet connected", fontsize=9)
-    ax.margins(0.25)  # room for the labels of nodes at the edges
+    pic = layout(g)
+    xs = [x for x, _ in pic.pos.values()] or [0.0]
+    ys = [y for _, y in pic.pos.values()] or [0.0]
+    width, height = max(xs) - min(xs) + 2, max(ys) - min(ys) + 1.5
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * width), max(3.5, 1.5 * height)), dpi=120)
+    for space, modality in pic.holds:
+        (x0, y0), (x1, y1) = pic.pos[("space", space)], pic.pos[("modality", modality)]
+        ax.plot([x0, x1], [y0, y1], color="#b0b0b0", lw=1, zorder=1)
+    for child, parent in pic.joins:
+        (x0, y0), (x1, y1) = pic.pos[("space", child)], pic.pos[("space", parent)]
+        ax.annotate("", xy=(x1, y1 + 0.18), xytext=(x0, y0 - 0.18), zorder=2,
+                    arrowprops=dict(arrowstyle="->", color="#fb8500", lw=1.5))
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2, g.nodes[child]["via"], fontsize=7, color="#b35c00", ha="center", va="center",
+                bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none"), zorder=3)
+    for (kind, name), (x, y) in pic.pos.items():
+        attrs = g.nodes[name] if kind == "space" else None
+        if kind == "modality":
+            style, label = dict(boxstyle="round,pad=0.4", fc="#eeeeee", ec="#888888"), name
+        elif attrs["kind"] == "plugin":
+            note = " (demo)" if attrs.get("demo") else ""
+            absent = attrs["mcr"].weights_present() is False  # drawn dashed and pale: it cannot encode yet
+            style = dict(boxstyle="square,pad=0.35", fc="#dcecf3" if absent else "#8ecae6", ec="#219ebc", ls="--" if absent else "-")
+            label = f"{name}{note}\ndim {attrs['dim']}" + (", no weights" if absent else "")
+        else:
+            style, label = dict(boxstyle="round4,pad=0.35", fc="#ffb703", ec="#fb8500"), f"{name}\n{attrs['method']}"
+        ax.text(x, y, label, ha="center", va="center", fontsize=7, bbox=style, zorder=4, wrap=True)
+    ax.set_xlim(min(xs) - 1, max(xs) + 1)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.set_title("grey: modalities; blue: plugin spaces (dashed: weights missing), linked to the modalities they hold;\n"
+                 "orange: connected spaces, an arrow to each space they join (label: the shared modality)", fontsize=8)
     ax.axis("off")
     _save(fig, path)
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from . import cache as _cache
-from .errors import DataError, EncoderError, EncoderOutputError, MCRGraphError
+from .errors import ConfigError, DataError, EncoderError, EncoderOutputError, MCRGraphError
 from .fingerprint import items_fingerprint
 from .mcr import MCR, check_modality, split_pin
 from .progress import progress_bar
@@ -86,3 +86,50 @@ def check_embeddings(emb: Any, rows: int, dim: int, where: str) -> None:
         raise EncoderOutputError(
             f"{where} returned rows that are not L2-normalised ({int(off.sum())} of {rows}; row {i} has norm {float(norms[i]):.4g})"
         )
+
+def embed_dense(mcr: MCR, modality: str, items: Sequence[Any], *, batch_size: int | None = None) -> torch.Tensor:
+    """Patch embeddings of ``items`` of ``modality`` (``m`` or ``m@space``) from ``mcr``:
+    float32 (len(items), H, W, dim), each location's row L2-normalised. Checks the request and
+    every ``encode_dense`` return, as ``embed`` does for ``encode``; not cached."""
+    base = check_modality(mcr, modality)
+    if split_pin(modality)[1] in (None, mcr.name):
+        modality = base
+    if isinstance(items, (str, bytes)):
+        raise DataError(f"items must be a list, got a single {type(items).__name__}; wrap it: [{items[:40]!r}]")
+    items = list(items)
+    if not items:
+        raise DataError(f"no items to encode for {modality!r} with {mcr.name!r}")
+    if len(mcr.route(modality)) == 1 and base not in dense_of(mcr):  # a connected space asks the parent it routes to
+        raise ConfigError(f"space {mcr.name!r} has no dense (patch-level) {base} features"
+                          f" (it has them for: {', '.join(dense_of(mcr)) or 'nothing'})")
+    bs = batch_size or getattr(mcr, "batch_size", 64) or 64
+    out, grid = [], None
+    where = f"plugin {mcr.name!r} encoding dense {modality!r}"
+    with torch.inference_mode():
+        for start in range(0, len(items), bs):
+            batch = items[start : start + bs]
+            try:
+                emb = mcr.encode_dense(modality, batch)
+            except MCRGraphError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a plugin bug: name the plugin, keep the cause
+                raise EncoderError(f"{where} raised {type(e).__name__}: {e}") from e
+            if not isinstance(emb, torch.Tensor) or emb.ndim != 4 or emb.shape[0] != len(batch) or emb.shape[3] != mcr.dim:
+                got = tuple(emb.shape) if isinstance(emb, torch.Tensor) else type(emb).__name__
+                raise EncoderOutputError(f"{where} returned {got}, expected a tensor ({len(batch)}, H, W, {mcr.dim})")
+            if grid is not None and tuple(emb.shape[1:3]) != grid:
+                raise EncoderOutputError(f"{where} returned a {tuple(emb.shape[1:3])} grid after a {grid} one; the grid must not change")
+            grid = tuple(emb.shape[1:3])
+            n, h, w, d = emb.shape
+            check_embeddings(emb.reshape(n * h * w, d), n * h * w, d, where + " (rows are patches)")
+            out.append(emb.detach().cpu())
+    return (torch.cat(out) if len(out) > 1 else out[0]).clone()
+
+
+def dense_of(mcr: MCR) -> tuple[str, ...]:
+    """The modalities ``mcr`` gives dense features for; none when it cannot tell (a connector
+    whose parent is not installed)."""
+    try:
+        return tuple(mcr.dense_modalities())
+    except MCRGraphError:
+        return ()

@@ -53,3 +53,13 @@ class NoPathError(MCRGraphError):
 
 class ConfigError(MCRGraphError, ValueError):
     pass
+
+
+class AmbiguousPathError(MCRGraphError):
+    """Several spaces compare two modalities equally well and none is preferred (all present,
+    all the user's or all demo); the message names them and the pins that choose. ``pins``
+    holds one ``(source, target)`` pair of pinned modality strings per candidate."""
+
+    def __init__(self, message, pins=()):
+        super().__init__(message)
+        self.pins = list(pins)

@@ -8,10 +8,11 @@ from typing import Any, Sequence
 import networkx as nx
 import torch
 
+from . import lineage
 from .connected import ConnectedMCR
 from .encoding import embed
-from .errors import UnknownMCRError
-from .mcr import MCR
+from .errors import ConfigError
+from .mcr import MCR, split_pin
 from .methods import get_method
 from .planner import Path, Weight, pin_for, plan, suggest  # noqa: F401 - re-exported
 from .registry import get_mcr, list_mcrs
@@ -28,9 +29,12 @@ class MCRGraph:
         return list(self.nx.nodes)
 
     def mcr(self, name: str) -> MCR:
-        if name not in self.nx:
-            raise UnknownMCRError(f"no space named {name!r} in the graph; known: {', '.join(self.nx.nodes)}")
-        return self.nx.nodes[name]["mcr"]
+        """The space called ``name``: this graph's node, else any installed or stored space
+        (a path planned on another graph may name one); UnknownMCRError when there is none."""
+        return space(self.nx, name)
+
+    def path_for(self, a: str, b: str, path: Path | None = None, weight: Weight = None) -> tuple[Path, str, str]:
+        return path_for(self.nx, a, b, path, weight)
 
     def plan(self, a: str, b: str, weight: Weight = None) -> Path:
         return plan(self.nx, a, b, weight=weight)
@@ -66,63 +70,50 @@ def build(mcrs: Sequence[MCR]) -> nx.MultiGraph:
             if parent in g:
                 g.add_edge(name, parent, key="derived", kind="derived")
     for name, attrs in g.nodes(data=True):  # depth: how many connectors a node stacks
-        attrs["hops"] = _hops(g, name)
-        attrs["missing"] = sorted(_missing(g, name))
-        attrs["frame"] = _frame(g, name)
+        attrs["hops"] = lineage.hops(g, name)
+        attrs["missing"] = sorted(lineage.missing(g, name))
+        attrs["frame"] = lineage.frame(g, name)
+        # demo: built only from demo spaces (a user's space joined to a demo one is the user's)
+        attrs["demo"] = all(bool(getattr(g.nodes[leaf]["mcr"], "demo", False)) for leaf in lineage.leaves(g, name))
     trained = {(frozenset(a["parents"]), a["via"]) for _, a in g.nodes(data=True) if a["kind"] == "connector"}
     names = list(g.nodes)
     for i, u in enumerate(names):
         for v in names[i + 1 :]:
-            if _related(g, u, v) or g.nodes[u]["missing"] or g.nodes[v]["missing"]:
+            if lineage.related(g, u, v) or g.nodes[u]["missing"] or g.nodes[v]["missing"]:
                 continue
             for m in sorted(set(g.nodes[u]["modalities"]) & set(g.nodes[v]["modalities"])):
                 g.add_edge(u, v, key=m, kind="overlap", via=m, trained=(frozenset((u, v)), m) in trained)
     return g
 
 
-def _hops(g: nx.MultiGraph, name: str) -> int:
-    parents = g.nodes[name]["parents"]
-    return 0 if not parents else 1 + sum(_hops(g, p) for p in parents if p in g)
+def space(g: nx.MultiGraph, name: str) -> MCR:
+    """Node ``name`` of ``g``, else any installed or stored space of that name."""
+    return g.nodes[name]["mcr"] if name in g else get_mcr(name)
 
 
-def _missing(g: nx.MultiGraph, name: str) -> set[str]:
-    """Spaces a connector needs (directly or through its parents) that are not installed."""
-    out = set()
-    for p in g.nodes[name]["parents"]:
-        out |= _missing(g, p) if p in g else {p}
-    return out
-
-
-def _leaves(g: nx.MultiGraph, name: str) -> set[str]:
-    """The plugin spaces a node is built from (itself, for a plugin space)."""
-    parents = [p for p in g.nodes[name]["parents"] if p in g]
-    return {name} if not g.nodes[name]["parents"] else set().union(*(_leaves(g, p) for p in parents))
-
-
-def _related(g: nx.MultiGraph, u: str, v: str) -> bool:
-    """Connecting u and v adds nothing when one is built from a subset of the other's spaces."""
-    lu, lv = _leaves(g, u), _leaves(g, v)
-    return lu <= lv or lv <= lu
-
-
-def _frame(g: nx.MultiGraph, name: str) -> str:
-    """The space whose coordinates a node's embeddings are in: its own, except for a node that
-    keeps its base (Ex-MCR), whose embeddings are its base's."""
-    attrs = g.nodes[name]
-    if attrs["keeps_base"] and attrs["parents"][0] in g:
-        return _frame(g, attrs["parents"][0])
-    return name
+def path_for(g: nx.MultiGraph, a: str, b: str, path: Path | None = None, weight: Weight = None) -> tuple[Path, str, str]:
+    """The path that compares ``a`` and ``b``, and the modality strings to embed with: the
+    planned one, or ``path`` checked against ``a`` and ``b`` (its pins win where they have none)."""
+    if path is None:
+        return plan(g, a, b, weight=weight), a, b
+    if not isinstance(path, Path):
+        raise ConfigError(f"path must be a mcrgraph.Path from graph().plan(...), got {type(path).__name__}")
+    for asked, planned in ((a, path.source), (b, path.target)):
+        (ba, pa), (bp, pp) = split_pin(asked), split_pin(planned)
+        if ba != bp or (pa is not None and pa != pp):
+            raise ConfigError(f"the path compares {path.source} and {path.target}, not {a} and {b}; "
+                              f"plan one with mcrgraph.graph().plan({a!r}, {b!r})")
+    return path, path.source, path.target
 
 
 def similarity(g: nx.MultiGraph, a: str, items_a: Sequence[Any], b: str, items_b: Sequence[Any], *, path: Path | None = None,
                weight: Weight = None, progress: bool = False) -> torch.Tensor:
     """Cosine similarities (len(items_a), len(items_b)) in the frame ``plan`` picks: both in one
-    node, or each in its own node when the two nodes share coordinates (Ex-MCR into one base)."""
-    path = path or plan(g, a, b, weight=weight)
-
-    def space(name):
-        return g.nodes[name]["mcr"] if name in g else get_mcr(name)
-
-    ea = embed(space(path.node), pin_for(a, path.node), items_a, progress=progress)
-    eb = embed(space(path.target_node), pin_for(b, path.target_node), items_b, progress=progress)
-    return ea @ eb.T
+    node, or each in its own node when the two nodes share coordinates (Ex-MCR into one base).
+    The tensor's ``path`` attribute is the Path used (``scores.path.describe()``)."""
+    path, a, b = path_for(g, a, b, path, weight)
+    ea = embed(space(g, path.node), pin_for(a, path.node), items_a, progress=progress)
+    eb = embed(space(g, path.target_node), pin_for(b, path.target_node), items_b, progress=progress)
+    scores = ea @ eb.T
+    scores.path = path  # which spaces answered: never a silent choice
+    return scores

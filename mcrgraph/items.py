@@ -20,7 +20,7 @@ def read_items(path: str | Path, modality: str) -> list[str]:
     file with one path per line (relative to the file's folder)."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"items file {str(path)!r} does not exist")
+        raise DataError(f"items file {str(path)!r} does not exist; check the path")
     if p.is_dir():
         if modality == "text":
             raise DataError(f"{path} is a folder; for text, give a file with one caption per line")

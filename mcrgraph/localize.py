@@ -8,16 +8,13 @@ cosine of the query's embedding with each patch embedding: the C-MCR paper's aud
 maps, computed with CLIP's patch tokens through the connector."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path as FilePath
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .connected import ConnectedMCR
-from .encoding import check_embeddings, embed
+from .encoding import dense_of, embed, embed_dense  # noqa: F401 - embed_dense re-exported
 from .errors import ConfigError, DataError, EncoderError, EncoderOutputError, MCRGraphError, NoPathError
 from .graph import MCRGraph
 from .graph import graph as _build_graph
@@ -83,56 +80,15 @@ def localize(
         path = plan_dense(g, query_modality, image_modality)
         qm, im = query_modality, image_modality
     else:
-        from .tasks import _with_path
-
-        path, qm, im = _with_path(g, query_modality, image_modality, path)
+        path, qm, im = g.path_for(query_modality, image_modality, path)
     check_dense_path(g, path, im)
-    q = embed(_space(g, path.node), pin_for(qm, path.node), [query_item])[0]
-    image_space = _space(g, path.target_node)
+    q = embed(g.mcr(path.node), pin_for(qm, path.node), [query_item])[0]
+    image_space = g.mcr(path.target_node)
     image_pin = pin_for(im, path.target_node)
     dense = embed_dense(image_space, image_pin, [image_item])[0]
     whole = embed(image_space, image_pin, [image_item])[0]
     return Heatmap(scores=(dense @ q).float(), query=query_item, image=image_item, query_modality=qm, image_modality=im,
                    space=path.target_node, path=path, score=float(whole @ q))
-
-
-def embed_dense(mcr: MCR, modality: str, items: Sequence[Any], *, batch_size: int | None = None) -> torch.Tensor:
-    """Patch embeddings of ``items`` of ``modality`` (``m`` or ``m@space``) from ``mcr``:
-    float32 (len(items), H, W, dim), each location's row L2-normalised. Checks the request and
-    every ``encode_dense`` return, as ``embed`` does for ``encode``; not cached."""
-    base = check_modality(mcr, modality)
-    if split_pin(modality)[1] in (None, mcr.name):
-        modality = base
-    if isinstance(items, (str, bytes)):
-        raise DataError(f"items must be a list, got a single {type(items).__name__}; wrap it: [{items[:40]!r}]")
-    items = list(items)
-    if not items:
-        raise DataError(f"no items to encode for {modality!r} with {mcr.name!r}")
-    if not isinstance(mcr, ConnectedMCR) and base not in _dense_of(mcr):  # a connected space asks the parent it routes to
-        raise ConfigError(f"space {mcr.name!r} has no dense (patch-level) {base} features"
-                          f" (it has them for: {', '.join(_dense_of(mcr)) or 'nothing'})")
-    bs = batch_size or getattr(mcr, "batch_size", 64) or 64
-    out, grid = [], None
-    where = f"plugin {mcr.name!r} encoding dense {modality!r}"
-    with torch.inference_mode():
-        for start in range(0, len(items), bs):
-            batch = items[start : start + bs]
-            try:
-                emb = mcr.encode_dense(modality, batch)
-            except MCRGraphError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a plugin bug: name the plugin, keep the cause
-                raise EncoderError(f"{where} raised {type(e).__name__}: {e}") from e
-            if not isinstance(emb, torch.Tensor) or emb.ndim != 4 or emb.shape[0] != len(batch) or emb.shape[3] != mcr.dim:
-                got = tuple(emb.shape) if isinstance(emb, torch.Tensor) else type(emb).__name__
-                raise EncoderOutputError(f"{where} returned {got}, expected a tensor ({len(batch)}, H, W, {mcr.dim})")
-            if grid is not None and tuple(emb.shape[1:3]) != grid:
-                raise EncoderOutputError(f"{where} returned a {tuple(emb.shape[1:3])} grid after a {grid} one; the grid must not change")
-            grid = tuple(emb.shape[1:3])
-            n, h, w, d = emb.shape
-            check_embeddings(emb.reshape(n * h * w, d), n * h * w, d, where + " (rows are patches)")
-            out.append(emb.detach().cpu())
-    return (torch.cat(out) if len(out) > 1 else out[0]).clone()
 
 
 def plan_dense(g: MCRGraph, query_modality: str, image_modality: str = "image") -> Path:
@@ -141,7 +97,7 @@ def plan_dense(g: MCRGraph, query_modality: str, image_modality: str = "image") 
     modality is kept as given (``check_dense_path`` then says what is wrong)."""
     path = g.plan(query_modality, image_modality)
     base, pin = split_pin(image_modality)
-    if pin is not None or base in _dense_of(_space(g, path.target_route[0])):
+    if pin is not None or base in dense_of(g.mcr(path.target_route[0])):
         return path
     from .planner import cheapest
 
@@ -163,7 +119,7 @@ def check_dense_path(g: MCRGraph, path: Path, image_modality: str) -> None:
     """ConfigError unless the plugin space that encodes the image on ``path`` has dense features."""
     base = split_pin(image_modality)[0]
     origin = path.target_route[0]
-    if base in _dense_of(_space(g, origin)):
+    if base in dense_of(g.mcr(origin)):
         return
     able = dense_spaces(g, base)
     hint = (f"spaces with dense {base} features: {', '.join(able)}" if able else
@@ -180,52 +136,24 @@ def dense_spaces(g: MCRGraph, modality: str, plugins_only: bool = False) -> list
             continue
         if attrs["missing"] or modality not in attrs["modalities"]:
             continue
-        if modality in _dense_of(attrs["mcr"]):
+        if modality in dense_of(attrs["mcr"]):
             out.append(name)
     return sorted(out)
 
 
 def picture(item: Any):
     """The picture an image item shows, as uint8 (H, W, 3) RGB, for drawing under a heat map:
-    an image file at full size, a bundled mini item, a PIL image or an array; None otherwise."""
+    an image file at full size, a PIL image, an array, or an item a plugin can draw (the
+    ``item_picture`` hook: the mini world's ids); None when there is nothing to draw."""
     import numpy as np
 
+    from .media import pil_image
+    from .plugins import hook
+
     try:
-        if isinstance(item, str) and item.startswith("mini:"):
-            from .mini.world import bundled
-
-            return np.asarray(bundled().lookup("image", item), dtype=np.uint8)
-        if isinstance(item, (str, os.PathLike)):
-            from PIL import Image
-
-            with Image.open(FilePath(item)) as im:
-                im = im.convert("RGBA")
-                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                return np.asarray(Image.alpha_composite(white, im).convert("RGB"))
-        if hasattr(item, "convert") and hasattr(item, "size"):  # a PIL image
-            return np.asarray(item.convert("RGB"))
-        arr = np.asarray(item)
-        if np.issubdtype(arr.dtype, np.floating):
-            arr = (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
-        if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
-            return None
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if arr.shape[2] == 1:
-            arr = np.repeat(arr, 3, axis=2)
-        return arr[:, :, :3] if arr.shape[2] in (3, 4) else None
+        drawn = hook().item_picture(item=item)
+        if drawn is not None:
+            return np.asarray(drawn, dtype=np.uint8)
+        return np.asarray(pil_image(item))
     except Exception:  # noqa: BLE001 - nothing to draw under the map; it is drawn alone
         return None
-
-
-def _dense_of(mcr: MCR) -> tuple[str, ...]:
-    try:
-        return tuple(mcr.dense_modalities())
-    except MCRGraphError:  # e.g. a connector whose parent is not installed
-        return ()
-
-
-def _space(g: MCRGraph, name: str) -> MCR:
-    from .registry import get_mcr
-
-    return g.mcr(name) if name in g.nx else get_mcr(name)

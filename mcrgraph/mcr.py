@@ -1,6 +1,7 @@
 """The MCR base class: one pretrained multi-modal contrastive space."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any, ClassVar, Sequence
@@ -34,6 +35,16 @@ class MCR:
     batch_size: int = 64
     #: whether the library may cache this space's embeddings on disk
     cache: bool = True
+    #: a built-in demo space (the synthetic toys, the mini world): it never wins a plan over a
+    #: user's or a real plugin's space, and connectors built only from demo spaces are demo too
+    demo: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for attr in ("encode", "encode_dense"):
+            fn = cls.__dict__.get(attr)
+            if fn is not None and not getattr(fn, "_fingerprint_first", False):
+                setattr(cls, attr, _fingerprint_first(fn))
 
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
         """Return a float32 tensor (len(items), dim) of L2-normalised rows."""
@@ -47,13 +58,16 @@ class MCR:
         """Patch-level embeddings: float32 (len(items), H, W, dim), each location's row
         L2-normalised and in the same space as ``encode``'s rows; H and W are the same for every
         item. Only for the modalities in ``dense_modalities()``; the library calls it through
-        ``mcrgraph.localize.embed_dense``, which checks the request and the output."""
+        ``mcrgraph.encoding.embed_dense``, which checks the request and the output."""
         raise NotImplementedError(f"{type(self).__name__} has no dense (patch-level) features")
 
     def fingerprint(self) -> str:
         """A hash that changes when the encoder or its weights change (keys the cache, checks
-        connectors). The default hashes the class, name, dim, modalities and the tensors of any
-        torch module or tensor held as an attribute; override it to hash a weights file instead."""
+        connectors). It must not depend on whether weights were loaded yet: the library asks
+        for it before a space's first ``encode``/``encode_dense`` (whoever calls them), and the
+        default remembers its first answer. The default hashes the class, name, dim, modalities
+        and the tensors of any torch module or tensor held as an attribute at that moment; a
+        space that loads weights lazily should hash its weights file (or a name and version)."""
         cached = self.__dict__.get("_mcrgraph_fingerprint")
         if cached:
             return cached
@@ -93,6 +107,19 @@ class MCR:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {'/'.join(self.modalities)} dim={self.dim}>"
+
+
+def _fingerprint_first(fn):
+    """Wrap a subclass's encode/encode_dense so the fingerprint is taken before the first call:
+    the same answer whether a user encodes first or asks for the fingerprint first."""
+
+    @functools.wraps(fn)
+    def encode(self, modality, items):
+        self.fingerprint()
+        return fn(self, modality, items)
+
+    encode._fingerprint_first = True
+    return encode
 
 
 def split_pin(modality: str) -> tuple[str, str | None]:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from .errors import DataError
+from .files import readable_file
 
 T = TypeVar("T")
 
@@ -18,6 +19,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """A sound file (wav, flac, ogg/oga, ...) -> (mono float32 wave, sample rate)."""
     import soundfile
 
+    path = readable_file(path, "sound file")
     try:
         wave, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as e:
@@ -65,6 +67,7 @@ def pil_image(item: Any):
     from PIL import Image
 
     if isinstance(item, (str, Path)):
+        item = readable_file(item, "image file")
         try:
             with Image.open(item) as im:
                 item = im.convert("RGBA").copy()

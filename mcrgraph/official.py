@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from . import __version__, connectors
+from . import connectors
+from .version import __version__
 from .card import ConnectorCard, SpaceRef
 from .errors import ConfigError, ConnectorFileError
 from .mcr import NAME_RE

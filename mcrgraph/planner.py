@@ -2,14 +2,17 @@
 which connects would make it possible when nothing can yet."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 import networkx as nx
 
-from .errors import NoPathError, UnknownMCRError, UnknownModalityError
+from .errors import AmbiguousPathError, NoPathError, UnknownMCRError, UnknownModalityError
+from .lineage import ancestors, leaves
 from .mcr import split_pin
 
+MAX_ROUTES = 2_000  # chains compared for the advice, shortest first
 Weight = Union[None, str, Callable[[str, dict], Any]]
 
 
@@ -47,21 +50,11 @@ class Path:
         return " -> ".join(left) + " <- " + " <- ".join(reversed(right[:-1]))
 
 
-def _ancestors(g: nx.MultiGraph, name: str) -> set[str]:
-    out, todo = set(), [name]
-    while todo:
-        for p in g.nodes[todo.pop()]["parents"]:
-            if p in g and p not in out:
-                out.add(p)
-                todo.append(p)
-    return out
-
-
 def _holds(g: nx.MultiGraph, node: str, base: str, pin: str | None) -> bool:
     """Whether ``node`` covers ``base`` (and, when pinned, reaches it through space ``pin``)."""
     if base not in g.nodes[node]["modalities"]:
         return False
-    return pin is None or pin == node or pin in _ancestors(g, node)
+    return pin is None or pin == node or pin in ancestors(g, node)
 
 
 def _route(g: nx.MultiGraph, node: str, base: str, pin: str | None) -> tuple[list[str], int]:
@@ -72,7 +65,7 @@ def _route(g: nx.MultiGraph, node: str, base: str, pin: str | None) -> tuple[lis
     if not attrs["parents"]:
         return [node], 0
     for side, (parent, mods) in enumerate(attrs["sides"]):
-        if base in mods and (pin is None or pin == parent or pin in _ancestors(g, parent)):
+        if base in mods and (pin is None or pin == parent or pin in ancestors(g, parent)):
             route, depth = _route(g, parent, base, pin)
             return route + [node], depth + (0 if attrs["keeps_base"] and side == 0 else 1)
     raise UnknownModalityError(f"{base}@{pin}: space {node!r} cannot reach {base} through {pin!r}")
@@ -87,27 +80,58 @@ def _cost(weight: Weight, g: nx.MultiGraph, nodes: set[str], depth: int) -> floa
     return None if any(c is None for c in costs) else float(sum(costs))
 
 
+ORDER = ("weights present", "not only demo spaces", "cost", "fewest nodes")
+
+
 def cheapest(g: nx.MultiGraph, paths: list[Path]) -> Path:
-    """The cheapest of ``paths``; among equally cheap ones, one whose encoders have their
-    weights on disk (asked only of the tied: a plugin may need a moment to tell), then the
-    fewest nodes, then by name."""
-    from .graph import _leaves
+    """The best of ``paths``, in this order (``ORDER``): its encoders have their weights on
+    disk (a path that cannot run loses to any that can); it is not built only from built-in
+    demo spaces (they never win over a user's or a real plugin's space); the lowest cost; the
+    fewest nodes. Paths equal in all four are a real tie: AmbiguousPathError names them and the
+    pins that choose, rather than choosing by name."""
+    if len(paths) == 1:
+        return paths[0]
+    absent = _memo(lambda leaf: g.nodes[leaf]["mcr"].weights_present() is False)
 
-    low = min(p.cost for p in paths)
-    tied = [p for p in paths if p.cost == low]
-    memo: dict[str, bool] = {}
+    def rank(p: Path) -> tuple:
+        nodes = {p.node, p.target_node}
+        return (any(absent(leaf) for n in nodes for leaf in leaves(g, n)), all(g.nodes[n]["demo"] for n in nodes), p.cost, len(nodes))
 
-    def absent(node: str) -> bool:
-        for leaf in _leaves(g, node):
-            if leaf not in memo:
-                memo[leaf] = g.nodes[leaf]["mcr"].weights_present() is False
-            if memo[leaf]:
-                return True
-        return False
+    ranks = {id(p): rank(p) for p in paths}
+    best = min(ranks.values())
+    left = sorted({(p.node, p.target_node): p for p in paths if ranks[id(p)] == best}.values(), key=lambda p: (p.node, p.target_node))
+    if len(left) == 1:
+        return left[0]
+    pins = [(_pinned(p.source, p.node), _pinned(p.target, p.target_node)) for p in left]
+    where = ", ".join(p.node if p.node == p.target_node else f"{p.node} with {p.target_node}" for p in left)
+    raise AmbiguousPathError(
+        f"{left[0].source} and {left[0].target} meet equally well in {len(left)} spaces ({where}), and mcrgraph does not choose "
+        f"between them by name: pin one, e.g. {' or '.join(_choice(p, s, t) for p, (s, t) in zip(left, pins))}", pins)
 
-    if len(tied) == 1:
-        return tied[0]
-    return min(tied, key=lambda p: (absent(p.node) or absent(p.target_node), len({p.node, p.target_node}), p.node, p.target_node))
+
+def _choice(path: Path, source: str, target: str) -> str:
+    """The fewest pins that select ``path``: the source's when that alone picks the node."""
+    if path.node == path.target_node and split_pin(path.source)[1] is None:
+        return source
+    if path.node == path.target_node:
+        return target
+    return f"{source} with {target}"
+
+
+def _pinned(modality: str, node: str) -> str:
+    base, pin = split_pin(modality)
+    return modality if pin is not None else f"{base}@{node}"
+
+
+def _memo(fn):
+    seen: dict = {}
+
+    def call(key):
+        if key not in seen:
+            seen[key] = fn(key)
+        return seen[key]
+
+    return call
 
 
 def _check_known(g: nx.MultiGraph, modality: str) -> tuple[str, str | None]:
@@ -177,10 +201,20 @@ def suggest(g: nx.MultiGraph, a: str, b: str) -> list[str]:
     h.add_nodes_from(g.nodes)
     h.add_edges_from(("__start__", n) for n in starts)
     h.add_edges_from((n, "__end__") for n in ends)
-    try:
-        route = nx.shortest_path(h, "__start__", "__end__")[1:-1]
+    absent = _memo(lambda leaf: g.nodes[leaf]["mcr"].weights_present() is False)
+
+    def rank(route: list[str]) -> tuple:  # ORDER, with the chain's length as its cost; then names
+        return (any(absent(leaf) for n in route for leaf in leaves(g, n)), all(g.nodes[n]["demo"] for n in route), len(route), route)
+
+    best = None
+    try:  # shortest first: once a chain that can run and is not only demo spaces is found, no longer one can beat it
+        for r in itertools.islice(nx.shortest_simple_paths(h, "__start__", "__end__"), MAX_ROUTES):
+            if best and not best[0] and not best[1] and len(r) - 2 > best[2]:
+                break
+            best = min(best, rank(r[1:-1])) if best else rank(r[1:-1])
     except nx.NetworkXNoPath:
         return []
+    route = best[3]
     steps, current = [], route[0]
     for prev, nxt in zip(route, route[1:]):
         via = h.edges[prev, nxt]["via"]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
+from .files import readable_file
 
 _PLY_TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
@@ -52,8 +53,7 @@ def load_point_cloud(item: Any, n_points: int = 1024, seed: int = 0) -> np.ndarr
 
 def read_points(path: Path) -> np.ndarray:
     """The vertices of a ``.npy``, ``.ply`` (ascii or binary) or ``.obj`` file, as an array."""
-    if not path.is_file():
-        raise DataError(f"point cloud file {str(path)!r} does not exist")
+    path = readable_file(path, "point cloud file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":

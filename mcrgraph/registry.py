@@ -1,7 +1,7 @@
 """Look up spaces by name: plugin MCRs first, then connectors in the store."""
 from __future__ import annotations
 
-from . import connectors, plugins
+from . import connected, connectors, plugins
 from .connected import ConnectedMCR
 from .errors import UnknownMCRError
 from .mcr import MCR
@@ -40,3 +40,6 @@ def list_mcrs() -> list[MCR]:
         if name not in plugins.plugin_mcrs():
             out.append(_connected(folder, card))
     return out
+
+
+connected.resolve_space = get_mcr  # connected spaces find their parents here

@@ -16,9 +16,7 @@ from .encoding import embed
 from .errors import ConfigError, DataError
 from .graph import MCRGraph
 from .graph import graph as _build_graph
-from .mcr import split_pin
 from .planner import Path, pin_for
-from .registry import get_mcr
 from .topk import topk
 
 DEFAULT_TEMPLATES = ("a {}",)
@@ -80,11 +78,11 @@ def classify(
     if isinstance(logit_scale, bool) or not isinstance(logit_scale, (int, float)) or not math.isfinite(logit_scale) or logit_scale <= 0:
         raise ConfigError(f"logit_scale must be a positive number (CLIP uses {CLIP_LOGIT_SCALE:g}), got {logit_scale!r}")
     g = graph or _build_graph()
-    path, source, text = _with_path(g, modality, "text", path)
+    path, source, text = g.path_for(modality, "text", path)
     prompts = [t.replace("{}", label) for label in labels for t in templates]
-    ea = embed(_space(g, path.node), pin_for(source, path.node), items, progress=progress)
+    ea = embed(g.mcr(path.node), pin_for(source, path.node), items, progress=progress)
     try:
-        et = embed(_space(g, path.target_node), pin_for(text, path.target_node), prompts, progress=progress)
+        et = embed(g.mcr(path.target_node), pin_for(text, path.target_node), prompts, progress=progress)
     except DataError as e:
         raise DataError(f"cannot embed the label texts (each template filled with each label, e.g. {prompts[0]!r}): {e}; "
                         "change the labels or the templates") from e
@@ -121,10 +119,10 @@ def search(
     gallery = _as_items(gallery, "gallery")
     k = _check_top(top, len(gallery))
     g = graph or _build_graph()
-    path, qm, gm = _with_path(g, query_modality, gallery_modality, path)
+    path, qm, gm = g.path_for(query_modality, gallery_modality, path)
     # what g.similarity computes, without the queries x gallery matrix: exact chunked top-k
-    eq = embed(_space(g, path.node), pin_for(qm, path.node), queries, progress=progress)
-    eg = embed(_space(g, path.target_node), pin_for(gm, path.target_node), gallery, progress=progress)
+    eq = embed(g.mcr(path.node), pin_for(qm, path.node), queries, progress=progress)
+    eg = embed(g.mcr(path.target_node), pin_for(gm, path.target_node), gallery, progress=progress)
     if index == "exact" and rerank is None:  # straight to topk: a GalleryIndex would check every value once more
         values, order = topk(eq, eg, k)
     else:
@@ -226,22 +224,3 @@ def _check_top(top: int | None, n: int) -> int:
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"top must be a whole number >= 1 (or None for all), got {top!r}")
     return min(top, n)
-
-
-def _with_path(g: MCRGraph, a: str, b: str, path: Path | None) -> tuple[Path, str, str]:
-    """The path to use and the modality strings to embed with: a given ``path`` must compare
-    ``a`` and ``b`` (its pins win where ``a``/``b`` have none)."""
-    if path is None:
-        return g.plan(a, b), a, b
-    if not isinstance(path, Path):
-        raise ConfigError(f"path must be a mcrgraph.Path from graph().plan(...), got {type(path).__name__}")
-    for asked, planned in ((a, path.source), (b, path.target)):
-        (ba, pa), (bp, pp) = split_pin(asked), split_pin(planned)
-        if ba != bp or (pa is not None and pa != pp):
-            raise ConfigError(f"the path compares {path.source} and {path.target}, not {a} and {b}; "
-                              f"plan one with mcrgraph.graph().plan({a!r}, {b!r})")
-    return path, path.source, path.target
-
-
-def _space(g: MCRGraph, name: str):
-    return g.mcr(name) if name in g.nx else get_mcr(name)

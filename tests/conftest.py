@@ -5,6 +5,7 @@ import hashlib
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network (set before any hub import)
+os.environ["MCRGRAPH_SYNTHETIC"] = "1"  # the synthetic demo spaces, off in a user's graph, for tests (and their subprocesses)
 
 import pytest
 import torch

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from mcrgraph import media
 from mcrgraph.errors import DataError
 from mcrgraph.media import parallel_map, prefetched
+from mcrgraph.pointcloud import load_point_cloud
 
 
 @pytest.mark.parametrize("n,batch,workers", [(0, 4, 2), (3, 4, 2), (4, 4, 2), (17, 4, 3), (50, 8, 4), (9, 2, 1)])
@@ -24,3 +26,30 @@ def test_errors_surface_unchanged():
         list(prefetched(fn, list(range(40)), 8, 3))
     with pytest.raises(DataError, match="item 13 is bad"):
         parallel_map(fn, list(range(40)), 3)
+
+
+@pytest.mark.parametrize("read, what", [
+    (lambda p: media.read_audio(p), "sound file"),
+    (lambda p: media.pil_image(p), "image file"),
+    (lambda p: load_point_cloud(p), "point cloud file"),
+])
+def test_a_missing_file_says_it_does_not_exist(read, what, tmp_path):
+    """Not "cannot read it as a sound file (Error opening ...: System error.)" (issue 20)."""
+    with pytest.raises(DataError, match=rf"^{what} '/nonexistent\.\w+' does not exist; check the path$"):
+        read("/nonexistent." + {"sound file": "wav", "image file": "png", "point cloud file": "ply"}[what])
+    with pytest.raises(DataError, match=rf"^{what} '{tmp_path}' is a folder"):
+        read(tmp_path)
+    link = tmp_path / "gone.wav"
+    link.symlink_to(tmp_path / "never-there")
+    with pytest.raises(DataError, match="does not exist \\(a broken link\\)"):
+        read(link)
+
+
+def test_an_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
+    from mcrgraph import files
+
+    f = tmp_path / "locked.wav"
+    f.write_bytes(b"RIFF")
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)  # as a non-root user without read rights sees it
+    with pytest.raises(DataError, match="cannot be read: permission denied"):
+        media.read_audio(f)

@@ -59,3 +59,15 @@ def register_commands(cli):
     from mcrgraph.mini.report import eval_mini
 
     cli.commands["eval"].add_command(eval_mini)
+
+
+@mcrgraph.hookimpl
+def item_picture(item):
+    """A bundled image id (``mini:heldout/image/800``) as the picture it holds."""
+    from mcrgraph.mini.world import bundled, is_bundled
+
+    if isinstance(item, str) and is_bundled(item) and "/image/" in item:
+        import numpy as np
+
+        return np.asarray(bundled().lookup("image", item), dtype=np.uint8)
+    return None

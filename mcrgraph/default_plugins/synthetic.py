@@ -1,11 +1,13 @@
 """SYNTHETIC demo spaces, not trained models: ``synth-clip`` (image, text), ``synth-clap``
 (audio, text) and ``synth-ulip`` (3d, image) embed numbered concepts of a random world so that
-the full pipeline runs anywhere in seconds. Like CLIP, CLAP and ULIP, the spaces do not agree
+the full pipeline runs anywhere in seconds. They join a user's graph only when asked for
+(``MCRGRAPH_SYNTHETIC=1``, as the tests set it, or ``mcrgraph synthetic-eval``). Like CLIP, CLAP and ULIP, the spaces do not agree
 on the modalities they share, and inside each space the modalities sit apart (a modality
 gap). Items are concept ids: ``"c17"`` or, for distinct items of one concept, ``"c17#3"``."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from typing import Sequence
 
@@ -42,6 +44,7 @@ def parse_item(item) -> tuple[int, int]:
 
 class SyntheticMCR(mcrgraph.MCR):
     batch_size = 4096
+    demo = True
 
     def __init__(self, name: str, modalities: Sequence[str], dim: int):
         self.name, self.modalities, self.dim = name, tuple(modalities), dim
@@ -102,10 +105,32 @@ def held_out(concepts: int = 200) -> tuple[list[str], list[str]]:
 SPACES = {"synth-clip": (("image", "text"), 64), "synth-clap": (("audio", "text"), 48), "synth-ulip": (("3d", "image"), 40)}
 
 
+ENV = "MCRGRAPH_SYNTHETIC"
+
+
+def enabled() -> bool:
+    """Whether the synthetic spaces are asked for (``MCRGRAPH_SYNTHETIC=1``)."""
+    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def spaces() -> list[SyntheticMCR]:
+    return [SyntheticMCR(name, mods, dim) for name, (mods, dim) in SPACES.items()]
+
+
+def enable() -> None:
+    """Add the synthetic spaces to this process's registry if they are not in it yet."""
+    from mcrgraph.plugins import plugin_mcrs
+
+    for mcr in spaces():
+        if mcr.name not in plugin_mcrs():
+            mcrgraph.register(mcr)
+
+
 @mcrgraph.hookimpl
 def register_mcrs(register):
-    for name, (mods, dim) in SPACES.items():
-        register(SyntheticMCR(name, mods, dim))
+    if enabled():
+        for mcr in spaces():
+            register(mcr)
 
 
 @mcrgraph.hookimpl
@@ -113,10 +138,3 @@ def default_items(mcr, modality, role):
     if isinstance(mcr, SyntheticMCR):
         return default_data(modality, role)
     return None
-
-
-@mcrgraph.hookimpl
-def register_commands(cli):
-    from .synthetic_eval import command
-
-    cli.add_command(command)

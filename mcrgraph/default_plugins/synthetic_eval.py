@@ -1,5 +1,6 @@
 """``mcrgraph synthetic-eval``: held-out retrieval in the synthetic demo world, for a stored
-connector or, with ``--ablations``, for every method variant trained afresh."""
+connector or, with ``--ablations``, for every method variant trained afresh. A plugin of its
+own (the command), so the synthetic spaces' module does not import it."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import mcrgraph
 from mcrgraph.metrics import chance, retrieval
 from mcrgraph.store import atomic_write_bytes
 
-from .synthetic import CONCEPTS, HELD_OUT_VARIANT, held_out, held_out_items, parse_item
+from .synthetic import CONCEPTS, HELD_OUT_VARIANT, SPACES, enable, held_out, held_out_items, parse_item
 
 VARIANTS = {  # name -> connect options; "chance" and "synth-clip alone" are not trained
     "no connection (untrained C-MCR heads)": dict(method="c-mcr", epochs=0),
@@ -64,9 +65,19 @@ def run_ablations(concepts: int, seeds: list[int]) -> dict[str, dict[str, float]
     return rows
 
 
+def synthetic_graph() -> mcrgraph.MCRGraph:
+    """The graph of the synthetic spaces and the connectors built only from them: the world's
+    items mean nothing to other spaces, so no other space may answer."""
+    from mcrgraph.lineage import leaves
+
+    full = mcrgraph.graph().nx
+    ours = [a["mcr"] for n, a in full.nodes(data=True) if leaves(full, n) <= set(SPACES) and not a["missing"]]
+    return mcrgraph.MCRGraph(ours)
+
+
 def evaluate_path(source: str, target: str, concepts: int) -> tuple[str, dict[str, float]]:
     """Held-out source->target retrieval along the path the planner picks."""
-    g = mcrgraph.graph()
+    g = synthetic_graph()
     path = g.plan(source, target)
     labels = list(range(concepts))
     sim = g.similarity(source, held_out_items(source.split("@")[0], concepts), target, held_out_items(target.split("@")[0], concepts), path=path)
@@ -96,6 +107,7 @@ def command(connector, concepts, ablations, seeds, out, pair):
     and CONNECTOR (default synth-clip+synth-clap). With --ablations: every method variant,
     and synth-clip's own image->text retrieval, which Ex-MCR must leave unchanged."""
     console = Console(highlight=False)
+    enable()  # the synthetic spaces, kept out of a user's graph otherwise
     if pair:
         for mod in pair:
             if mod.split("@")[0] not in HELD_OUT_VARIANT:
@@ -136,3 +148,8 @@ def command(connector, concepts, ablations, seeds, out, pair):
         atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "rows": rows}, indent=2).encode())
         atomic_write_bytes(Path(out) / "results.md", markdown(rows, title).encode())
         console.print(f"wrote {out}/results.json and results.md")
+
+
+@mcrgraph.hookimpl
+def register_commands(cli):
+    cli.add_command(command)

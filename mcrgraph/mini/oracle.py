@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 import mcrgraph
-from mcrgraph import __version__
+from mcrgraph.version import __version__
 from mcrgraph.card import ConnectorCard, SpaceRef
 from mcrgraph.connected import ConnectedMCR
 from mcrgraph.methods import TrainingData, cmcr

@@ -57,11 +57,13 @@ class MiniMCR(mcrgraph.MCR):
     """A mini space trained by ``python -m mcrgraph.mini.train`` on the bundled world."""
 
     batch_size = 256
+    demo = True
 
     def __init__(self, name: str, weights: Path | None = None, towers: torch.nn.ModuleDict | None = None):
         self.name, self.modalities, self.dim = name, SPACES[name], DIM
         self.weights = Path(weights) if weights else WEIGHTS / f"{name}.safetensors"
         self._towers = towers
+        self._in_memory = towers is not None  # given, not loaded from self.weights
         self._lock = threading.Lock()
 
     @property
@@ -77,14 +79,19 @@ class MiniMCR(mcrgraph.MCR):
         return self._towers is not None or self.weights.is_file()
 
     def fingerprint(self) -> str:
+        """The bundle and the weights file's bytes, never the tensors loaded from it (which made
+        it depend on whether the towers were loaded yet); towers given in memory (training)
+        are hashed as tensors, as no file holds them."""
         if "_fp" not in self.__dict__:
             h = hashlib.sha256(f"mini|{self.name}|{self.dim}|{bundled_fingerprint()}".encode())
-            if self._towers is not None:
+            if self._in_memory:
                 for k, v in sorted(self._towers.state_dict().items()):
                     h.update(k.encode())
                     h.update(v.detach().cpu().contiguous().numpy().tobytes())
+            elif self.weights.is_file():
+                h.update(self.weights.read_bytes())
             else:
-                h.update(self.weights.read_bytes() if self.weights.exists() else b"no weights")
+                h.update(b"no weights")
             self.__dict__["_fp"] = h.hexdigest()
         return self.__dict__["_fp"]
 
