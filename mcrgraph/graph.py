@@ -114,6 +114,26 @@ def similarity(g: nx.MultiGraph, a: str, items_a: Sequence[Any], b: str, items_b
     path, a, b = path_for(g, a, b, path, weight)
     ea = embed(space(g, path.node), pin_for(a, path.node), items_a, progress=progress)
     eb = embed(space(g, path.target_node), pin_for(b, path.target_node), items_b, progress=progress)
-    scores = ea @ eb.T
-    scores.path = path  # which spaces answered: never a silent choice
-    return scores
+    return Scores.of(ea @ eb.T, path)
+
+
+class Scores(torch.Tensor):
+    """``similarity``'s tensor, with ``path``: the Path that answered (no silent choice). It is
+    a plain tensor in every other way: results of operations on it are tensors without a path,
+    and it saves (``torch.save``) as a plain tensor, loadable with ``weights_only=True``."""
+
+    path: Path
+
+    @classmethod
+    def of(cls, t: torch.Tensor, path: Path) -> "Scores":
+        out = t.as_subclass(cls)
+        out.path = path
+        return out
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        with torch._C.DisableTorchFunctionSubclass():  # every result is a plain tensor
+            return func(*args, **(kwargs or {}))
+
+    def __reduce_ex__(self, protocol):
+        return self.as_subclass(torch.Tensor).__reduce_ex__(protocol)

@@ -9,17 +9,17 @@ maps, computed with CLIP's patch tokens through the connector."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .encoding import dense_of, embed, embed_dense  # noqa: F401 - embed_dense re-exported
-from .errors import ConfigError, DataError, EncoderError, EncoderOutputError, MCRGraphError, NoPathError
+from .errors import AmbiguousPathError, ConfigError, DataError, NoPathError
 from .graph import MCRGraph
 from .graph import graph as _build_graph
-from .mcr import MCR, check_modality, split_pin
-from .planner import Path, pin_for
+from .mcr import split_pin
+from .planner import Path, cheapest, pin_for
 
 
 @dataclass(frozen=True)
@@ -92,15 +92,19 @@ def localize(
 
 
 def plan_dense(g: MCRGraph, query_modality: str, image_modality: str = "image") -> Path:
-    """``g.plan(query, image)``, unless the image's space there has no dense features: then
-    the cheapest path whose image side starts in a plugin space that has them. A pinned image
-    modality is kept as given (``check_dense_path`` then says what is wrong)."""
-    path = g.plan(query_modality, image_modality)
+    """``g.plan(query, image)``, unless the image's space there has no dense features (or
+    several spaces tie there): then the best path whose image side starts in a plugin space
+    that has them. A pinned image modality is kept as given (``check_dense_path`` then says
+    what is wrong)."""
     base, pin = split_pin(image_modality)
-    if pin is not None or base in dense_of(g.mcr(path.target_route[0])):
+    try:
+        path, tie = g.plan(query_modality, image_modality), None
+    except AmbiguousPathError as e:
+        if pin is not None:
+            raise
+        path, tie = None, e  # the tied spaces may differ in dense features: let those decide
+    if pin is not None or (path is not None and base in dense_of(g.mcr(path.target_route[0]))):
         return path
-    from .planner import cheapest
-
     found, first_error = [], None
     for name in dense_spaces(g, base, plugins_only=True):
         try:
@@ -109,6 +113,11 @@ def plan_dense(g: MCRGraph, query_modality: str, image_modality: str = "image") 
             first_error = first_error or e
     if found:
         return cheapest(g.nx, found)  # ties broken as the planner breaks them
+    if tie is not None and not dense_spaces(g, base):
+        raise ConfigError(f"cannot localize: no installed space has dense (patch-level) {base} features; a plugin adds them "
+                          "with MCR.dense_modalities() and MCR.encode_dense() (docs/plugins.md)")
+    if tie is not None:
+        raise tie
     if first_error is not None:
         raise NoPathError(f"{path.target_route[0]!r} has no dense {base} features, and no space that compares {query_modality} with "
                           f"a dense {base} space exists yet: {first_error}", first_error.steps)

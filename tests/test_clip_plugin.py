@@ -126,7 +126,7 @@ def test_bad_names_and_items_are_explained(tmp_path):
     with pytest.raises(EncoderError, match="no pretrained tag 'nope'.*openai"):
         ClipMCR(ClipConfig(pretrained="nope")).encode("text", ["x"])
     m = tiny()
-    with pytest.raises(mcrgraph.DataError, match="cannot read it as an image"):
+    with pytest.raises(mcrgraph.DataError, match="image file .*missing.png' does not exist"):
         m.encode("image", [str(tmp_path / "missing.png")])
     with pytest.raises(mcrgraph.DataError, match="NaN"):
         m.encode("image", [np.full((8, 8, 3), np.nan)])

@@ -3,6 +3,7 @@ graph unless asked for, plans follow a stated order (weights present, then not o
 spaces, then cost, then fewest nodes) and a real tie is an error naming the pins."""
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -45,6 +46,10 @@ def test_a_users_space_wins_over_a_demo_space_holding_the_same_modalities():
         assert path.node == "my-space"  # mini-clip and synth-clip hold image and text at the same cost, but are demo
         scores = mcrgraph.graph().similarity("image", ["c1", "c2"], "text", ["c1"])
         assert scores.shape == (2, 1) and scores.path.node == "my-space"  # and the result says which space answered
+        buf = io.BytesIO()
+        torch.save(scores, buf)
+        buf.seek(0)
+        assert torch.equal(torch.load(buf, weights_only=True), scores)  # and saves as a plain tensor
     finally:
         mcrgraph.unregister("my-space")
 

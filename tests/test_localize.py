@@ -261,12 +261,13 @@ def test_localize_exact_scores_and_peak():
 def test_the_planner_moves_to_a_space_with_dense_features():
     only(PlainMCR(), GridMCR())
     g = mcrgraph.graph()
-    assert g.plan("text", "image").node == "aa-plain"
-    assert localize("text", "blue", "blue,red", graph=g).path.node == "grid"
+    with pytest.raises(mcrgraph.AmbiguousPathError, match="aa-plain, grid"):  # two user spaces tie for text-image...
+        g.plan("text", "image")
+    assert localize("text", "blue", "blue,red", graph=g).path.node == "grid"  # ...but only one has dense features
     with pytest.raises(ConfigError, match=r"'aa-plain' has no dense .*spaces with dense image features: grid"):
         localize("text", "blue", "blue,red", image_modality="image@aa-plain", graph=g)
     with pytest.raises(ConfigError, match="aa-plain"):  # a path given by hand is checked too
-        localize("text", "blue", "blue,red", path=g.plan("text", "image"), graph=g)
+        localize("text", "blue", "blue,red", path=g.plan("text@aa-plain", "image"), graph=g)
 
 
 def test_space_without_dense_features_is_refused_naming_those_with_them():
@@ -293,7 +294,7 @@ def test_bad_requests():
         embed_dense(mcrgraph.get_mcr("mini-clip"), "image", "mini:heldout/image/0")
     with pytest.raises(ConfigError, match="the path compares"):
         g = mcrgraph.graph()
-        localize("text", "a dog", "mini:heldout/image/0", path=g.plan("3d", "image"), graph=g)
+        localize("text", "a dog", "mini:heldout/image/0", path=g.plan("3d@mini-ulip", "image"), graph=g)
 
 
 class BrokenGrid(GridMCR):
