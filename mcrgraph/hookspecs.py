@@ -34,3 +34,10 @@ def evaluate_space(space: "MCR") -> Optional[Mapping[str, Mapping[str, Mapping[s
     """Held-out results the plugin can measure in ``space`` (any MCR, such as a connected space
     over the plugin's own spaces), as tables: ``{title: {row: {column: value}}}``.
     ``mcrgraph connect`` prints them after training. Return None when there are none."""
+
+
+@hookspec(firstresult=True)
+def item_picture(item: Any) -> Optional["numpy.ndarray"]:  # noqa: F821
+    """The picture an image item the plugin addresses by its own ids shows (such as the mini
+    world's ``"mini:heldout/image/7"``), as uint8 (H, W, 3) RGB, for drawing under a heat map.
+    Return None for items that are not the plugin's."""

@@ -187,14 +187,16 @@ def dense_spaces(g: MCRGraph, modality: str, plugins_only: bool = False) -> list
 
 def picture(item: Any):
     """The picture an image item shows, as uint8 (H, W, 3) RGB, for drawing under a heat map:
-    an image file at full size, a bundled mini item, a PIL image or an array; None otherwise."""
+    an image file at full size, a plugin's own item id (``item_picture`` hook), a PIL image or an
+    array; None otherwise."""
     import numpy as np
 
     try:
-        if isinstance(item, str) and item.startswith("mini:"):
-            from .mini.world import bundled
+        from .plugins import hook
 
-            return np.asarray(bundled().lookup("image", item), dtype=np.uint8)
+        shown = hook().item_picture(item=item)  # a plugin's own item ids (the mini world's "mini:...")
+        if shown is not None:
+            return shown
         if isinstance(item, (str, os.PathLike)):
             from PIL import Image
 

@@ -19,7 +19,7 @@ from . import hookspecs
 from .errors import DuplicateMCRError, MCRGraphError, UnknownMCRError
 from .mcr import MCR, MODALITY_RE, NAME_RE
 
-DEFAULT_PLUGINS = ("mcrgraph.default_plugins.synthetic", "mcrgraph.default_plugins.mini", "mcrgraph.default_plugins.datasets")
+DEFAULT_PLUGINS = ("mcrgraph.default_plugins.synthetic", "mcrgraph.default_plugins.datasets")
 ENTRY_POINT_GROUP = "mcrgraph"
 
 
