@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 # torchvision does not import beside the CPU wheel torch 2.13.0. Elsewhere any matching pair
 # works, e.g. `make test TORCH="torch torchvision"`.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
-# The real-encoder plugins: each its own distribution with an entry point in the mcrgraph group.
-PLUGINS := plugins/mcrgraph-clip plugins/mcrgraph-clap plugins/mcrgraph-ulip
+# The plugins: each its own distribution with an entry point in the mcrgraph group (clip, clap,
+# ulip: real encoders; mini: the embedded default spaces and their data, not Apache-2.0 alone).
+PLUGINS := plugins/mcrgraph-clip plugins/mcrgraph-clap plugins/mcrgraph-ulip plugins/mcrgraph-mini
 # laion_clap pins numpy<2, and pyarrow 23+ (for Ray Data) needs numpy 2
 PINS := "pyarrow<23"
 

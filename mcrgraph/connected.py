@@ -50,16 +50,22 @@ class ConnectedMCR(MCR):
                 if mcr.dim != ref.dim:
                     raise ConnectorMismatchError(
                         f"connector {self.name!r} was trained on {ref.name!r} with dim {ref.dim}; the installed one has dim {mcr.dim}. "
-                        f"Retrain it: mcrgraph connect ... --name {self.name} --overwrite"
+                        f"Retrain it: {self.retrain_command()}"
                     )
                 if mcr.fingerprint() != ref.fingerprint:
                     raise ConnectorMismatchError(
                         f"connector {self.name!r} was trained on a different {ref.name!r} (encoder fingerprint {ref.fingerprint[:12]}…, "
-                        f"installed {mcr.fingerprint()[:12]}…): install the encoder it was trained with, or retrain it with --overwrite"
+                        f"installed {mcr.fingerprint()[:12]}…): install the encoder it was trained with, or retrain it: {self.retrain_command()}"
                     )
                 parents.append(mcr)
             self._parents = parents
         return self._parents
+
+    def retrain_command(self) -> str:
+        """The CLI line that trains this connector again over the installed spaces (with the
+        plugins' default items; a user who gave --items or --memory adds them again)."""
+        a, b = (ref.name for ref in self.card.spaces)
+        return f"mcrgraph connect {a} {b} --via {self.card.via} --method {self.card.method} --name {self.name} --overwrite"
 
     def heads(self):
         if self._heads is None:

@@ -22,7 +22,6 @@ from .mcr import MCR, MODALITY_RE, NAME_RE
 DEFAULT_PLUGINS = (
     "mcrgraph.default_plugins.synthetic",
     "mcrgraph.default_plugins.synthetic_eval",
-    "mcrgraph.default_plugins.mini",
     "mcrgraph.default_plugins.datasets",
 )
 ENTRY_POINT_GROUP = "mcrgraph"

@@ -124,8 +124,10 @@ def test_changed_encoder_is_detected(fakes):
     space = connectors_reload("fa+fb")
     fakes["fb"].proj += 1
     fakes["fb"].__dict__.pop("_mcrgraph_fingerprint", None)
-    with pytest.raises(mcrgraph.ConnectorMismatchError, match="trained on a different 'fb'"):
+    with pytest.raises(mcrgraph.ConnectorMismatchError, match="trained on a different 'fb'") as e:
         mcrgraph.embed(space, "audio", ["k1"])
+    # the one line that fixes it
+    assert str(e.value).endswith("retrain it: mcrgraph connect fa fb --via text --method c-mcr --name fa+fb --overwrite")
 
 
 @pytest.mark.parametrize("damage,msg", [

@@ -17,7 +17,7 @@ LAYERS = {
     "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
              "graph", "planner", "official", "pretrained"],
     "tasks": ["tasks", "localize", "index", "datasets", "distributed"],
-    "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "mini", "datasets.commands"],
+    "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
 }
 RANK = {m: i for i, mods in enumerate(LAYERS.values()) for m in mods}
 

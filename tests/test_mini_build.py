@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcrgraph.mini import build_concepts, build_visual
-from mcrgraph.mini.build import handwritten_blocks
+from mcrgraph_mini import build_concepts, build_visual
+from mcrgraph_mini.build import handwritten_blocks
 
 KEYS = {"image": ((32, 32, 3), np.uint8), "audio": ((40, 128), np.uint8), "points": ((1024, 3), np.float16)}
 HELD_OUT_VOICES = {"asterisk", "festival-kal", "festival-ked", "festival-slt"}
@@ -20,7 +20,7 @@ HELD_OUT_VOICES = {"asterisk", "festival-kal", "festival-ked", "festival-slt"}
 
 def _build(out: Path, *extra: str) -> float:
     start = time.time()
-    r = subprocess.run([sys.executable, "-m", "mcrgraph.mini.build", "--out", str(out), "--tiny", "--quiet", *extra],
+    r = subprocess.run([sys.executable, "-m", "mcrgraph_mini.build", "--out", str(out), "--tiny", "--quiet", *extra],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"the builder failed (are its Debian packages installed? see the Makefile's DEBS):\n{r.stderr[-2000:]}"
     return time.time() - start
@@ -137,9 +137,9 @@ def test_full_concept_table():
 
 def test_trainer_runs_end_to_end_on_the_tiny_world(tiny, tmp_path):
     """Train all three spaces for a few steps, then load the written weights as MCRs."""
-    from mcrgraph.mini import train
-    from mcrgraph.mini.space import MiniMCR
-    from mcrgraph.mini.towers import SPACES
+    from mcrgraph_mini import train
+    from mcrgraph_mini.space import MiniMCR
+    from mcrgraph_mini.towers import SPACES
 
     weights = tmp_path / "weights"
     train.main(["--data", str(tiny["out"]), "--out", str(weights), "--scale", "0.004", "--threads", "1", "--no-progress"])

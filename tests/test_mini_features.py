@@ -8,8 +8,8 @@ import soundfile
 from PIL import Image
 
 from mcrgraph.errors import DataError
-from mcrgraph.mini import features
-from mcrgraph.mini.oracle import concept_pairs
+from mcrgraph_mini import features
+from mcrgraph_mini.oracle import concept_pairs
 
 
 def _word(sr: int, seconds: float = 0.6, seed: int = 0) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The concepts of the mini world: digits, letters, numbers, emoji words and event sounds, with
-their captions and where their signals come from. Used by ``mcrgraph.mini.build``."""
+their captions and where their signals come from. Used by ``mcrgraph_mini.build``."""
 from __future__ import annotations
 
 import unicodedata

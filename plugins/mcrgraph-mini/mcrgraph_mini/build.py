@@ -1,6 +1,6 @@
 """Build the mini world from freely licensed signals installed on this machine:
 
-    python -m mcrgraph.mini.build --out DIR [--tiny] [--workers N] [--seed S]
+    python -m mcrgraph_mini.build --out DIR [--tiny] [--workers N] [--seed S]
 
 writes DIR/world.json, DIR/train.npz, DIR/memory.npz and DIR/heldout.npz. Concepts are in
 ``build_concepts``, sounds in ``build_audio``, pictures and point clouds in ``build_visual``;
@@ -51,8 +51,8 @@ TINY = {
 SOURCES = {
     "sklearn-digits": {"licence": "BSD-3-Clause (scikit-learn); the data is the test set of UCI's Optical Recognition of Handwritten Digits (E. Alpaydin, C. Kaynak), CC BY 4.0 at UCI",
                        "origin": "PyPI scikit-learn, sklearn.datasets.load_digits (1797 8x8 digits, 13 writers)"},
-    "drawn": {"licence": "part of mcrgraph (made by the builder)", "origin": "shaded drawings of solids, mcrgraph/mini/build_visual.py"},
-    "solid": {"licence": "part of mcrgraph (made by the builder)", "origin": "surfaces of solids sampled with numpy, mcrgraph/mini/build_visual.py"},
+    "drawn": {"licence": "part of mcrgraph (made by the builder)", "origin": "shaded drawings of solids, mcrgraph_mini/build_visual.py"},
+    "solid": {"licence": "part of mcrgraph (made by the builder)", "origin": "surfaces of solids sampled with numpy, mcrgraph_mini/build_visual.py"},
     "font": {"licence": "Bitstream Vera Fonts licence; DejaVu changes public domain",
              "origin": "Debian fonts-dejavu-core, fonts-dejavu-extra (/usr/share/fonts/truetype/dejavu)"},
     "emoji": {"licence": "SIL Open Font License 1.1 (font), Apache-2.0 (other files), Google Inc.",
@@ -292,7 +292,7 @@ def build(out: Path, tiny: bool = False, workers: int = 2, seed: int = 0, quiet:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mcrgraph.mini.build", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mcrgraph_mini.build", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, type=Path, help="folder to write world.json and the .npz splits into")
     p.add_argument("--tiny", action="store_true", help="a few concepts and variants (for tests)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")

@@ -2,7 +2,7 @@
 temperature. A batch holds one pair from each of B distinct concepts, so no two rows of a
 batch are true matches. No step ever sees an audio-image pair.
 
-    python -m mcrgraph.mini.train --data build/mini --out mcrgraph/mini/weights
+    python -m mcrgraph_mini.train --data build/mini --out plugins/mcrgraph-mini/mcrgraph_mini/weights
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def save_space(name: str, towers: torch.nn.ModuleDict, out: Path) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("build/mini"), help="a built world (python -m mcrgraph.mini.build --out DIR)")
+    ap.add_argument("--data", type=Path, default=Path("build/mini"), help="a built world (python -m mcrgraph_mini.build --out DIR)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "weights", help="where the .safetensors and card.json go")
     ap.add_argument("--only", choices=sorted(SPACES), action="append", help="train only these spaces")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every space's steps (e.g. 0.01 for a smoke run)")

@@ -1,11 +1,13 @@
-"""The embedded default spaces ``mini-clip`` (image, text), ``mini-clap`` (audio, text) and
-``mini-ulip`` (3d, image), trained on the bundled mini world; they offer its captions and
-memories as default connect data and report held-out retrieval after a connect."""
+"""mcrgraph plugin ``mini`` (the entry point of this distribution): the embedded default spaces
+``mini-clip`` (image, text), ``mini-clap`` (audio, text) and ``mini-ulip`` (3d, image), trained on
+the bundled mini world; they offer its captions and memories as default connect data, report
+held-out retrieval after a connect, add ``mcrgraph eval mini`` and show bundled pictures."""
 from __future__ import annotations
 
 import mcrgraph
-from mcrgraph.mini.space import MiniMCR
-from mcrgraph.mini.towers import SPACES
+
+from .space import MiniMCR
+from .towers import SPACES
 
 
 @mcrgraph.hookimpl
@@ -20,7 +22,7 @@ def default_items(mcr, modality, role):
     (whose ``modality`` a mini space encodes)."""
     if not (isinstance(mcr, MiniMCR) or _from(mcr, modality, *SPACES)):
         return None
-    from mcrgraph.mini.world import bundled
+    from .world import bundled
 
     world = bundled()
     if role == "via" and modality == "text":
@@ -44,7 +46,7 @@ def evaluate_space(space):
     mini-clip's images (or mini-ulip's point clouds)."""
     if not _from(space, "audio", "mini-clap"):
         return None
-    from mcrgraph.mini.evaluate import audio_3d, audio_image
+    from .evaluate import audio_3d, audio_image
 
     tables = {}
     if _from(space, "image", "mini-clip"):
@@ -56,18 +58,18 @@ def evaluate_space(space):
 
 @mcrgraph.hookimpl
 def register_commands(cli):
-    from mcrgraph.mini.report import eval_mini
+    from .report import eval_mini
 
     cli.commands["eval"].add_command(eval_mini)
 
 
 @mcrgraph.hookimpl
 def item_picture(item):
-    """A bundled image id (``mini:heldout/image/800``) as the picture it holds."""
-    from mcrgraph.mini.world import bundled, is_bundled
+    """A bundled image item's 32x32 picture."""
+    from .world import bundled, is_bundled
 
-    if isinstance(item, str) and is_bundled(item) and "/image/" in item:
-        import numpy as np
+    if not is_bundled(item):
+        return None
+    import numpy as np
 
-        return np.asarray(bundled().lookup("image", item), dtype=np.uint8)
-    return None
+    return np.asarray(bundled().lookup("image", item), dtype=np.uint8)

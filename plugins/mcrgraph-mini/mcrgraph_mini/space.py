@@ -14,7 +14,7 @@ import mcrgraph
 from mcrgraph.errors import ConnectorFileError, DataError, EncoderError
 
 from . import features
-from .text import sentence_features
+from .text import minilm_sha256, sentence_features
 from .towers import DIM, SPACES, TOWERS
 from .world import bundled, bundled_fingerprint, is_bundled
 
@@ -54,7 +54,7 @@ def load_towers(name: str, path: Path) -> torch.nn.ModuleDict:
 
 
 class MiniMCR(mcrgraph.MCR):
-    """A mini space trained by ``python -m mcrgraph.mini.train`` on the bundled world."""
+    """A mini space trained by ``python -m mcrgraph_mini.train`` on the bundled world."""
 
     batch_size = 256
     demo = True
@@ -63,7 +63,7 @@ class MiniMCR(mcrgraph.MCR):
         self.name, self.modalities, self.dim = name, SPACES[name], DIM
         self.weights = Path(weights) if weights else WEIGHTS / f"{name}.safetensors"
         self._towers = towers
-        self._in_memory = towers is not None  # given, not loaded from self.weights
+        self._in_memory = towers is not None  # towers handed in, not read from ``weights``
         self._lock = threading.Lock()
 
     @property
@@ -71,7 +71,7 @@ class MiniMCR(mcrgraph.MCR):
         with self._lock:
             if self._towers is None:
                 if not self.weights.exists():
-                    raise EncoderError(f"{self.name}: no weights at {self.weights}; train them with python -m mcrgraph.mini.train")
+                    raise EncoderError(f"{self.name}: no weights at {self.weights}; train them with python -m mcrgraph_mini.train")
                 self._towers = load_towers(self.name, self.weights)
             return self._towers
 
@@ -79,9 +79,9 @@ class MiniMCR(mcrgraph.MCR):
         return self._towers is not None or self.weights.is_file()
 
     def fingerprint(self) -> str:
-        """The bundle and the weights file's bytes, never the tensors loaded from it (which made
-        it depend on whether the towers were loaded yet); towers given in memory (training)
-        are hashed as tensors, as no file holds them."""
+        """The bundled data, the weights file's bytes (the tensors only for towers handed in without
+        a file) and, for spaces with a text tower, the MiniLM weights' sha256 (checked first). It
+        does not depend on whether the towers are loaded yet."""
         if "_fp" not in self.__dict__:
             h = hashlib.sha256(f"mini|{self.name}|{self.dim}|{bundled_fingerprint()}".encode())
             if self._in_memory:
@@ -92,6 +92,8 @@ class MiniMCR(mcrgraph.MCR):
                 h.update(self.weights.read_bytes())
             else:
                 h.update(b"no weights")
+            if "text" in self.modalities:
+                h.update(f"|minilm:{minilm_sha256()}".encode())
             self.__dict__["_fp"] = h.hexdigest()
         return self.__dict__["_fp"]
 

@@ -1,5 +1,5 @@
 """The bundled mini world: concepts with captions (``world.json``), unpaired memories
-(``memory.npz``) and the held-out test (``heldout.npz``), shipped under ``mcrgraph/mini/data``.
+(``memory.npz``) and the held-out test (``heldout.npz``), shipped under ``mcrgraph_mini/data``.
 Bundled items are addressed by strings like ``"mini:heldout/audio/17"``, so they can be passed
 anywhere an item can, cached, and fingerprinted like any path."""
 from __future__ import annotations
@@ -36,7 +36,7 @@ class World:
         try:
             meta = json.loads((self.folder / "world.json").read_text())
         except FileNotFoundError:
-            raise DataError(f"no mini world in {self.folder}: build one with python -m mcrgraph.mini.build --out DIR") from None
+            raise DataError(f"no mini world in {self.folder}: build one with python -m mcrgraph_mini.build --out DIR") from None
         self.meta = meta
         self.concepts = [Concept(c["name"], c["kind"], tuple(c["image_captions"]), tuple(c["audio_captions"])) for c in meta["concepts"]]
 
