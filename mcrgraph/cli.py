@@ -124,13 +124,11 @@ def graph_cmd(png, mermaid, as_json):
         from .store import atomic_write_bytes
 
         text = to_mermaid(g)
-        if mermaid == "-":
-            click.echo(text, nl=False)
-        else:
+        if mermaid != "-":
             atomic_write_bytes(Path(mermaid), text.encode())
             err.print(f"wrote {mermaid}")
-    if mermaid == "-":
-        pass  # the Mermaid text is the output
+    if mermaid == "-":  # the Mermaid text is the output
+        click.echo(text, nl=False)
     elif as_json:
         click.echo(json.dumps({"spaces": spaces, "overlaps": edges}, indent=2))
     else:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Callable
 
 import torch
-
-from typing import Callable
 
 from .card import ConnectorCard
 from .errors import ConnectorMismatchError, MCRGraphError, UnknownMCRError, UnknownModalityError

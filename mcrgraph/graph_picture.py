@@ -40,9 +40,9 @@ def layout(g: nx.MultiGraph) -> Picture:
     for h in range(1, depth + 1):
         row = sorted(n for n in g if g.nodes[n]["hops"] == h and g.nodes[n]["kind"] != "plugin")
         _place_row(pos, 1.0 + h, {n: [pos[("space", p)][0] for p in g.nodes[n]["parents"] if ("space", p) in pos] for n in row})
-    for n in g:  # a connector whose parents are missing: its own row, at the top
-        if ("space", n) not in pos:
-            _place_row(pos, 2.0 + depth, {n: []})
+    stranded = [n for n in g if ("space", n) not in pos]  # connectors whose parents are missing: a row at the top
+    if stranded:
+        _place_row(pos, 2.0 + depth, {n: [] for n in stranded})
     return Picture(pos, holds, joins)
 
 

@@ -22,6 +22,9 @@ from .mcr import split_pin
 from .planner import Path, cheapest, pin_for
 
 
+ADD_DENSE = "a plugin adds them with MCR.dense_modalities() and MCR.encode_dense() (docs/plugins.md)"
+
+
 @dataclass(frozen=True)
 class Heatmap:
     """A query's cosine similarity with every patch of one image.
@@ -114,8 +117,7 @@ def plan_dense(g: MCRGraph, query_modality: str, image_modality: str = "image") 
     if found:
         return cheapest(g.nx, found)  # ties broken as the planner breaks them
     if tie is not None and not dense_spaces(g, base):
-        raise ConfigError(f"cannot localize: no installed space has dense (patch-level) {base} features; a plugin adds them "
-                          "with MCR.dense_modalities() and MCR.encode_dense() (docs/plugins.md)")
+        raise ConfigError(f"cannot localize: no installed space has dense (patch-level) {base} features; {ADD_DENSE}")
     if tie is not None:
         raise tie
     if first_error is not None:
@@ -132,7 +134,7 @@ def check_dense_path(g: MCRGraph, path: Path, image_modality: str) -> None:
         return
     able = dense_spaces(g, base)
     hint = (f"spaces with dense {base} features: {', '.join(able)}" if able else
-            "no installed space has them; a plugin adds them with MCR.dense_modalities() and MCR.encode_dense() (docs/plugins.md)")
+            f"no installed space has them; {ADD_DENSE}")
     raise ConfigError(f"cannot localize: {base} is encoded by {origin!r} on the path {path.describe()}, and {origin!r} has no dense "
                       f"(patch-level) {base} features; {hint}")
 

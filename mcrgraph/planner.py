@@ -2,6 +2,7 @@
 which connects would make it possible when nothing can yet."""
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -91,15 +92,15 @@ def cheapest(g: nx.MultiGraph, paths: list[Path]) -> Path:
     pins that choose, rather than choosing by name."""
     if len(paths) == 1:
         return paths[0]
-    absent = _memo(lambda leaf: g.nodes[leaf]["mcr"].weights_present() is False)
+    absent = _lacks_weights(g)
 
     def rank(p: Path) -> tuple:
         nodes = {p.node, p.target_node}
         return (any(absent(leaf) for n in nodes for leaf in leaves(g, n)), all(g.nodes[n]["demo"] for n in nodes), p.cost, len(nodes))
 
-    ranks = {id(p): rank(p) for p in paths}
-    best = min(ranks.values())
-    left = sorted({(p.node, p.target_node): p for p in paths if ranks[id(p)] == best}.values(), key=lambda p: (p.node, p.target_node))
+    ranked = [(rank(p), p) for p in paths]
+    best = min(r for r, _ in ranked)
+    left = sorted({(p.node, p.target_node): p for r, p in ranked if r == best}.values(), key=lambda p: (p.node, p.target_node))
     if len(left) == 1:
         return left[0]
     pins = [(_pinned(p.source, p.node), _pinned(p.target, p.target_node)) for p in left]
@@ -123,15 +124,9 @@ def _pinned(modality: str, node: str) -> str:
     return modality if pin is not None else f"{base}@{node}"
 
 
-def _memo(fn):
-    seen: dict = {}
-
-    def call(key):
-        if key not in seen:
-            seen[key] = fn(key)
-        return seen[key]
-
-    return call
+def _lacks_weights(g: nx.MultiGraph):
+    """leaf -> whether its weights are missing, asked once per leaf (a plugin may need a moment to tell)."""
+    return functools.cache(lambda leaf: g.nodes[leaf]["mcr"].weights_present() is False)
 
 
 def _check_known(g: nx.MultiGraph, modality: str) -> tuple[str, str | None]:
@@ -201,7 +196,7 @@ def suggest(g: nx.MultiGraph, a: str, b: str) -> list[str]:
     h.add_nodes_from(g.nodes)
     h.add_edges_from(("__start__", n) for n in starts)
     h.add_edges_from((n, "__end__") for n in ends)
-    absent = _memo(lambda leaf: g.nodes[leaf]["mcr"].weights_present() is False)
+    absent = _lacks_weights(g)
 
     def rank(route: list[str]) -> tuple:  # ORDER, with the chain's length as its cost; then names
         return (any(absent(leaf) for n in route for leaf in leaves(g, n)), all(g.nodes[n]["demo"] for n in route), len(route), route)

@@ -70,3 +70,13 @@ def test_cli_writes_png_and_mermaid(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and mmd.read_text().startswith("flowchart BT")
     r = CliRunner().invoke(cli, ["graph", "--mermaid", "-"])
     assert r.exit_code == 0 and r.output == mmd.read_text()
+
+
+def test_connectors_whose_parents_are_gone_share_a_row_without_overlapping():
+    mcrgraph.register(FakeMCR("gone", ("audio", "text"), dim=6))
+    mcrgraph.connect("synth-clip", "gone", via="text", items=[c.replace("k", "c") for c in CAPTIONS], config=QUICK, name="first")
+    mcrgraph.connect("synth-clip", "gone", via="text", items=[c.replace("k", "c") for c in CAPTIONS], config=QUICK, name="second")
+    mcrgraph.unregister("gone")
+    pic = layout(mcrgraph.graph().nx)
+    (x1, y1), (x2, y2) = pic.pos[("space", "first")], pic.pos[("space", "second")]
+    assert y1 == y2 and abs(x1 - x2) >= MIN_GAP

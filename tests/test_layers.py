@@ -92,7 +92,7 @@ def test_no_private_names_of_other_modules(module):
     assert taken + reached == []
 
 
-def test_the_layer_test_sees_a_violation(tmp_path):
+def test_the_layer_test_sees_a_violation():
     """The checks above can fail: a core module importing the task layer is found."""
     tree = ast.parse("def f():\n    from .tasks import classify\n")
     found = [t for t, _, _ in imports("mcrgraph.graph", tree)]

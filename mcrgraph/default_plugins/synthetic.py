@@ -1,9 +1,9 @@
 """SYNTHETIC demo spaces, not trained models: ``synth-clip`` (image, text), ``synth-clap``
 (audio, text) and ``synth-ulip`` (3d, image) embed numbered concepts of a random world so that
 the full pipeline runs anywhere in seconds. They join a user's graph only when asked for
-(``MCRGRAPH_SYNTHETIC=1``, as the tests set it, or ``mcrgraph synthetic-eval``). Like CLIP, CLAP and ULIP, the spaces do not agree
-on the modalities they share, and inside each space the modalities sit apart (a modality
-gap). Items are concept ids: ``"c17"`` or, for distinct items of one concept, ``"c17#3"``."""
+(``MCRGRAPH_SYNTHETIC=1``, as the tests set it, or ``mcrgraph synthetic-eval``). Like CLIP,
+CLAP and ULIP, the spaces do not agree on the modalities they share, and inside each space the
+modalities sit apart (a modality gap). Items are concept ids: ``"c17"`` or, for distinct items of one concept, ``"c17#3"``."""
 from __future__ import annotations
 
 import hashlib
