@@ -235,10 +235,14 @@ def chain(g: nx.MultiGraph, a: str, b: str) -> list[Step]:
             best = min(best, rank(r[1:-1])) if best else rank(r[1:-1])
     except nx.NetworkXNoPath:
         return []
-    route = best[3]
+    route = list(best[3])
+    vias = [h.edges[u, v]["via"] for u, v in zip(route, route[1:])]
+    if len(route) > 2 and vias[1] not in g.nodes[route[0]]["modalities"]:
+        # the first two spaces in the order that reads as built: the one the next step goes
+        # through first ((clip+clap)+ulip, not (clap+clip)+ulip)
+        route[0], route[1] = route[1], route[0]
     steps, current = [], route[0]
-    for i, (prev, nxt) in enumerate(zip(route, route[1:])):
-        via = h.edges[prev, nxt]["via"]
+    for i, (nxt, via) in enumerate(zip(route[1:], vias)):
         # the spaces that exist now and hold via: the next one, and those the chain so far is built from
         built = [n for n in route[: i + 1] if via in g.nodes[n]["modalities"]]
         steps.append(Step(current, nxt, via, _offers_defaults(g, (*built, nxt), via)))
