@@ -257,7 +257,7 @@ def gather(names: Sequence[str], modality: str, n: int, progress: bool = True) -
 class Estimate:
     corpus: Corpus
     records: int      # records asked for
-    cached: int       # of which the cache holds
+    cached: int       # of which the cache holds (or an earlier part of the same run fetches)
     bytes: int        # about how much must be transferred for the rest
 
     def line(self) -> str:
@@ -265,18 +265,21 @@ class Estimate:
         need = max(self.records - self.cached, 0)
         where = f"{c.repo}@{c.revision[:12]}"
         if not need:
-            return f"{c.name}: {self.records:,} records from {where}, all cached: nothing to download"
-        return (f"{c.name}: {self.records:,} records from {where} ({self.cached:,} cached): about {human(self.bytes)} "
+            return f"{c.name}: {self.records:,} records from {where}, all cached (or fetched above): nothing to download"
+        return (f"{c.name}: {self.records:,} records from {where} ({self.cached:,} cached or fetched above): about {human(self.bytes)} "
                 f"({c.format}, {c.licence})")
 
 
-def estimate(names: Sequence[str], n: int) -> list[Estimate]:
+def estimate(names: Sequence[str], n: int, planned: dict[str, int] | None = None) -> list[Estimate]:
     """What ``gather(names, ..., n)`` would transfer. Webdataset shards stop mid-shard; a parquet
-    shard is fetched whole, so its estimate rounds up to whole shards."""
+    shard is fetched whole, so its estimate rounds up to whole shards. ``planned`` (corpus ->
+    records) counts records an earlier part of the same run fetches as cached, and is updated."""
     out = []
     for name, k in zip(names, split(n, len(names))):
         c = CORPORA[name]
-        have = cached(c)
+        have = max(cached(c), (planned or {}).get(name, 0))
+        if planned is not None:
+            planned[name] = max(have, k)
         need = max(k - have, 0)
         size = need * c.bytes_per_record
         if c.format == "parquet" and need:
@@ -363,8 +366,9 @@ def fetch_plan(a: Any, b: Any, via: str, limit: int | None = None) -> list[tuple
         if found is None:
             return None
         recipe, names = found
-        return names, limit or (recipe.via_limit if role == "via" else recipe.memory_limit)
+        return names, limit or (recipe.via_limit if role == "via" else recipe.memory_limit), planned
 
+    planned: dict[str, int] = {}  # records of a corpus that an earlier role of this run fetches (texts bring their images)
     plan = []
     via_src = lookup(a, via, "via") or lookup(b, via, "via")
     if via_src is None:

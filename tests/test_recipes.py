@@ -183,13 +183,16 @@ def test_dry_run_says_what_and_how_much_and_transfers_nothing(hub, fakes):
     r = CliRunner().invoke(cli, ["connect", "fa", "fb", "--via", "text", "--limit", "4", "--dry-run"])
     assert r.exit_code == 0, r.output
     assert transfers(hub) == 0
-    assert "pics: 2 records from test/pics@aaaaaaaaaaaa (0 cached): about 2.0 kB" in r.output
-    assert "sounds: 2 records from test/sounds@bbbbbbbbbbbb (0 cached): about 16.0 kB" in r.output  # a whole parquet shard
+    assert "pics: 2 records from test/pics@aaaaaaaaaaaa (0 cached or fetched above): about 2.0 kB" in r.output
+    assert "sounds: 2 records from test/sounds@bbbbbbbbbbbb (0 cached or fetched above): about 16.0 kB" in r.output  # a whole parquet shard
+    # the memories come from records the via part fetches: nothing more to download
+    assert "pics: 4 records from test/pics@aaaaaaaaaaaa (2 cached or fetched above): about 2.0 kB" in r.output
+    assert "in all about 36.0 kB to download" in r.output
     assert "image@fa (memory)" in r.output and "audio@fb (memory)" in r.output
     assert not (mcrgraph.store.home() / "connectors" / "fa+fb").exists()
     corpora.items(recipes.CORPORA["pics"], "text", 4, progress=False)
     r = CliRunner().invoke(cli, ["connect", "fa", "fb", "--via", "text", "--limit", "2", "--dry-run"])
-    assert "pics: 1 records from test/pics@aaaaaaaaaaaa, all cached: nothing to download" in r.output
+    assert "pics: 1 records from test/pics@aaaaaaaaaaaa, all cached (or fetched above): nothing to download" in r.output
 
 
 def test_offline_with_nothing_cached_says_so(hub, fakes, monkeypatch):
