@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import http.client
 import io
 import json
 import os
@@ -116,16 +117,19 @@ def _fetch(corpus: Corpus, st: State, n: int, progress: bool) -> State:
     with progress_bar(n, f"{corpus.name} records", "rec", enabled=progress) as bar:
         bar.update(len(st.records))
         while len(st.records) < n and st.shard < len(corpus.shards):
-            taken = 0
-            for rec in _records(corpus, corpus.shards[st.shard], skip=st.offset, progress=progress):
-                st.records.append(_store(d, corpus, len(st.records), rec))
-                st.offset += 1
-                taken += 1
-                bar.update(1)
-                if len(st.records) >= n:
-                    break
-            else:  # the shard is used up
-                st.shard, st.offset = st.shard + 1, 0
+            try:
+                for rec in _records(corpus, corpus.shards[st.shard], skip=st.offset, progress=progress):
+                    st.records.append(_store(d, corpus, len(st.records), rec))
+                    st.offset += 1
+                    bar.update(1)
+                    if len(st.records) >= n:
+                        break
+                else:  # the shard is used up
+                    st.shard, st.offset = st.shard + 1, 0
+            except (OSError, EOFError, tarfile.TarError, http.client.HTTPException) as e:  # a cut transfer: keep what came whole
+                _save(corpus, st)
+                raise DataError(f"{corpus.repo}: the transfer of {corpus.shards[st.shard]} broke off ({type(e).__name__}: {e}); the "
+                                f"{len(st.records):,} records fetched are kept, and running the same command again goes on from there") from None
             _save(corpus, st)
         st.exhausted = st.shard >= len(corpus.shards)
         _save(corpus, st)
