@@ -189,7 +189,7 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
     from .connect import connect
 
     if dry_run:
-        return _dry_run(a, b, via, limit, bool(items), bool(memory))
+        return _dry_run(a, b, via, method, limit, bool(items), bool(memory))
     cfg = {k: _config_value(v) for k, v in (parse_assignment(o, "--set") for o in options)}
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("seed", seed), ("device", device), ("precision", precision)):
         if value is not None:
@@ -207,15 +207,20 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
     _report_connected(space)
 
 
-def _dry_run(a: str, b: str, via: str, limit: int | None, items_given: bool, memory_given: bool) -> None:
+def _dry_run(a: str, b: str, via: str, method: str, limit: int | None, items_given: bool, memory_given: bool) -> None:
     """What `connect` with no --items would fetch from the default recipe, and about how much."""
-    from .corpora import fetch_plan, human
+    from .corpora import fetch_plan, human, leaf_space
+    from .recipes import find
     from .registry import get_mcr
 
-    plan = fetch_plan(get_mcr(a), get_mcr(b), via, limit)
+    space_a, space_b = get_mcr(a), get_mcr(b)
+    plan = fetch_plan(space_a, space_b, via, limit)
     if not plan:
         out.print(f"no default recipe for {a} and {b} via {via}: nothing would be downloaded (give --items FILE)")
         return
+    recipe = find(leaf_space(space_a, via), leaf_space(space_b, via), via, method)
+    if recipe is not None:
+        out.print(f"default recipe: {recipe.name} (as in the {recipe.paper} paper; docs/real-encoders.md)", markup=False)
     total = 0
     for what, estimates in plan:
         given = items_given if "via items" in what else memory_given
@@ -226,6 +231,8 @@ def _dry_run(a: str, b: str, via: str, limit: int | None, items_given: bool, mem
         for e in estimates:
             out.print(f"  {e.line()}", markup=False, soft_wrap=True)
             total += e.bytes
+    if len(plan) == 1 and not memory_given:
+        out.print("memories: the recipe has none for both sides, so none are used (give --memory MOD=FILE for each side)", markup=False)
     out.print(f"in all about {human(total)} to download; the cache ($MCRGRAPH_HOME/corpora) keeps it for later runs", markup=False)
 
 

@@ -206,6 +206,7 @@ def test_dry_run_says_what_and_how_much_and_transfers_nothing(hub, fakes):
     assert "pics: 4 records from test/pics@aaaaaaaaaaaa (2 cached or fetched above): about 2.0 kB" in r.output
     assert "in all about 36.0 kB to download" in r.output
     assert "image@fa (memory)" in r.output and "audio@fb (memory)" in r.output
+    assert "default recipe: test fa+fb (as in the test paper" in r.output
     assert not (mcrgraph.store.home() / "connectors" / "fa+fb").exists()
     corpora.items(recipes.CORPORA["pics"], "text", 4, progress=False)
     r = CliRunner().invoke(cli, ["connect", "fa", "fb", "--via", "text", "--limit", "2", "--dry-run"])
