@@ -82,3 +82,15 @@ def pytest_terminal_summary(terminalreporter):
     if FUZZ_CASES:
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_CASES.items()))
         terminalreporter.write_line(f"fuzzing: {sum(FUZZ_CASES.values())} cases ran ({parts})")
+
+
+# -- opt-in tests that reach real addresses: `pytest -m online` -------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    if "online" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="reaches the internet; run with -m online")
+    for item in items:
+        if "online" in item.keywords:
+            item.add_marker(skip)
