@@ -7,10 +7,12 @@ from .hookspecs import hookimpl  # noqa: E402
 from .mcr import MCR  # noqa: E402
 from .errors import (  # noqa: E402
     AmbiguousPathError,
+    ChecksumError,
     ConfigError,
     ConnectorFileError,
     ConnectorMismatchError,
     DataError,
+    DownloadError,
     DuplicateMCRError,
     EncoderError,
     EncoderOutputError,
@@ -35,4 +37,5 @@ __all__ = [
     "DuplicateMCRError", "EncoderError", "EncoderOutputError", "DataError", "ConnectorFileError",
     "ConnectorMismatchError", "StoreError", "NoPathError", "AmbiguousPathError", "ConfigError",
     "classify", "search", "Classification", "Hit", "localize", "Heatmap", "GalleryIndex",
+    "DownloadError", "ChecksumError",
 ]

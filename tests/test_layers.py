@@ -13,7 +13,8 @@ ROOT = pathlib.Path(mcrgraph.__file__).parent
 # lowest first; a module not listed here fails the test, so every new module takes a side
 LAYERS = {
     "base": ["errors", "mcr", "hookspecs", "version", "files", "progress", "fingerprint", "card", "store", "lineage",
-             "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud"],
+             "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud",
+             "download"],
     "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
              "graph", "planner", "official", "pretrained"],
     "tasks": ["tasks", "localize", "index", "datasets", "distributed"],

@@ -1,0 +1,238 @@
+"""Downloading one file over HTTP(S), safely: the bytes go to ``<dest>.part`` in the same folder
+and only a complete, verified file is renamed onto ``dest`` (a crash or a cut connection never
+leaves a half-written file there); a ``.part`` left by a cut is resumed with an HTTP Range request
+when the server honours it, else the download restarts from zero. A ``dest`` that already holds
+the expected bytes is used as it is, with no transfer.
+
+Checks: a git blob id (what GitHub shows for a file in a repository: sha1 of ``b"blob <size>\\0"``
+followed by the bytes) or a sha256. Standard library only (urllib), so it works wherever Python
+does; files on the Hugging Face hub go through ``huggingface_hub`` (``hub_download``)."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ChecksumError, DownloadError
+from .progress import progress_bar
+from .version import __version__
+
+CHUNK = 1 << 16
+TIMEOUT = 60.0  # seconds without a byte before giving up on a connection
+ATTEMPTS = 3  # tries per fetch; each one resumes (or restarts) the .part
+USER_AGENT = f"mcrgraph/{__version__} (+urllib)"
+
+
+def git_blob_id(path: str | Path) -> str:
+    """The id git (and GitHub) gives a file's bytes: sha1 of ``blob <size>\\0`` + bytes."""
+    p = Path(path)
+    h = hashlib.sha1(f"blob {p.stat().st_size}\0".encode())
+    return _digest_into(h, p)
+
+
+def sha256_of(path: str | Path) -> str:
+    return _digest_into(hashlib.sha256(), Path(path))
+
+
+def _digest_into(h, path: Path) -> str:
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a downloaded file must hash to: a git blob id and/or a sha256 (lower-case hex)."""
+
+    blob_id: str | None = None
+    sha256: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.blob_id or self.sha256)
+
+    def mismatch(self, path: Path) -> str | None:
+        """None when ``path`` holds the expected bytes; else 'expected X, found Y'."""
+        if self.blob_id and (found := git_blob_id(path)) != self.blob_id.lower():
+            return f"git blob id expected {self.blob_id.lower()}, found {found}"
+        if self.sha256 and (found := sha256_of(path)) != self.sha256.lower():
+            return f"sha256 expected {self.sha256.lower()}, found {found}"
+        return None
+
+
+def fetch(url: str, dest: str | Path, *, blob_id: str | None = None, sha256: str | None = None,
+          progress: bool = True, timeout: float = TIMEOUT, attempts: int = ATTEMPTS) -> Path:
+    """``url`` saved at ``dest`` (a file path; its folder is created), checked against
+    ``blob_id`` and/or ``sha256`` when given; returns ``dest``.
+
+    A ``dest`` that already matches (or exists, when no digest is given) is returned with no
+    transfer. Otherwise the bytes stream into ``dest.part``; a cut connection is resumed from
+    where it stopped (HTTP Range) or restarted when the server ignores ranges, up to
+    ``attempts`` times. A file whose digest differs is deleted and refused (ChecksumError);
+    nothing is ever written at ``dest`` but a complete, verified file."""
+    dest = Path(dest).expanduser()
+    expect = Expect(blob_id, sha256)
+    if _usable(dest, expect):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    with _locked(dest):
+        if _usable(dest, expect):  # another process finished it while we waited
+            return dest
+        last: Exception | None = None
+        for attempt in range(max(1, attempts)):
+            try:
+                _transfer(url, part, dest, progress, timeout)
+                break
+            except _Retry as e:
+                last = e.cause
+                time.sleep(min(0.2 * 2 ** attempt, 2.0))
+        else:
+            kept = f"; the {part.stat().st_size:,} bytes received are kept in {part} and the next try resumes there" \
+                if part.is_file() and part.stat().st_size else ""
+            raise DownloadError(f"downloading {url} failed {attempts} times ({_why(last)}){kept}. "
+                                f"{_by_hand(url, dest)}") from None
+        bad = expect.mismatch(part)
+        if bad:
+            part.unlink(missing_ok=True)  # a wrong file is not worth resuming
+            raise ChecksumError(f"refused {url}: {bad} (for {dest}); the download was deleted and nothing was written at "
+                                f"{dest}. The file on the server is not the one mcrgraph expects: it may have been "
+                                f"replaced upstream, or a proxy altered it")
+        with open(part, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(part, dest)
+    return dest
+
+
+def _usable(dest: Path, expect: Expect) -> bool:
+    if not dest.is_file():
+        return False
+    return not expect or expect.mismatch(dest) is None
+
+
+class _Retry(Exception):
+    """A transfer that stopped in a way another attempt may get past (a cut, a timeout)."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _transfer(url: str, part: Path, dest: Path, progress: bool, timeout: float) -> None:
+    """One attempt: append to ``part`` from its current size when the server honours Range,
+    else write it from zero. Raises _Retry for errors worth another attempt."""
+    have = part.stat().st_size if part.is_file() else 0
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the .part is not a prefix the server knows: start over
+            part.unlink(missing_ok=True)
+            raise _Retry(e) from None
+        if e.code >= 500 or e.code == 429:
+            raise _Retry(e) from None
+        raise DownloadError(f"{url} answered HTTP {e.code} {e.reason}; check the address"
+                            f"{' (or the MCRGRAPH_OFFICIAL_URL / other URL override you set)' if e.code == 404 else ''}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, (socket.timeout, TimeoutError, ConnectionResetError)):
+            raise _Retry(e) from None
+        raise DownloadError(f"cannot reach {url} ({_why(e)}): is this machine offline? {_by_hand(url, dest)}") from None
+    with response:
+        start, total = _range_of(response, have)
+        mode = "ab" if start else "wb"  # 200 to a Range request: the server sends it all again
+        received = 0
+        try:
+            with open(part, mode) as f, progress_bar(total or 0, dest.name, unit="B", enabled=progress,
+                                                     unit_scale=True, unit_divisor=1024, initial=start) as bar:
+                while True:
+                    block = response.read(CHUNK)
+                    if not block:
+                        break
+                    f.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+        except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as e:
+            raise _Retry(e) from None
+        if total is not None and start + received < total:  # closed early without an error
+            raise _Retry(ConnectionError(f"connection closed after {start + received:,} of {total:,} bytes"))
+
+
+def _range_of(response, have: int) -> tuple[int, int | None]:
+    """(where the body starts in the file, the file's full size or None) from the response."""
+    length = response.headers.get("Content-Length")
+    length = int(length) if length and length.isdigit() else None
+    if response.status == 206:
+        spec = response.headers.get("Content-Range", "")  # bytes START-END/TOTAL
+        try:
+            first, full = spec.split(" ", 1)[1].split("-", 1)[0], spec.rsplit("/", 1)[1]
+            if int(first) == have:
+                return have, int(full) if full.isdigit() else None
+        except (IndexError, ValueError):
+            pass
+        raise _Retry(ConnectionError(f"the server answered a range other than the one asked ({spec!r})"))
+    return 0, length
+
+
+def remote_size(url: str, timeout: float = 15.0) -> int | None:
+    """The size the server reports for ``url`` (a HEAD request), or None when it does not say
+    or cannot be reached."""
+    req = urllib.request.Request(url, method="HEAD", headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            n = r.headers.get("Content-Length")
+            return int(n) if n and n.isdigit() else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _locked(dest: Path):
+    """One writer per folder across processes (two `mcrgraph download` at once would otherwise
+    append to the same .part). The folder itself is locked, so no lock file is left behind;
+    a no-op where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(dest.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _why(e: BaseException | None) -> str:
+    """'Type: first line' of an error, or of the error a URLError wraps."""
+    if e is None:
+        return "no reason given"
+    inner = getattr(e, "reason", None)
+    e = inner if isinstance(inner, BaseException) else e
+    text = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _by_hand(url: str, dest: Path) -> str:
+    return f"To do it by hand: download {url} where you are online and put the file at {dest}"
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return f"{n} B"

@@ -1,0 +1,97 @@
+"""A file server on 127.0.0.1 (a free port) from the standard library, for download tests
+without the internet. It counts requests, may honour or ignore Range, and may cut the
+connection after N bytes for the first few requests of a file."""
+from __future__ import annotations
+
+import http.server
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Served:
+    files: dict[str, bytes] = field(default_factory=dict)  # URL path -> bytes
+    ranges: bool = True  # honour "Range: bytes=N-"
+    cut_after: int | None = None  # close the connection after this many body bytes ...
+    cuts: int = 0  # ... for this many requests
+    requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
+
+    def gets(self, path: str | None = None) -> list[tuple[str, str, str | None]]:
+        return [r for r in self.requests if r[0] == "GET" and (path is None or r[1] == path)]
+
+
+def _handler(served: Served):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # quiet
+            pass
+
+        def _head(self, body_only=False):
+            served.requests.append((self.command, self.path, self.headers.get("Range")))
+            data = served.files.get(self.path)
+            if data is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None, 0
+            start = 0
+            rng = self.headers.get("Range")
+            if rng and served.ranges and rng.startswith("bytes=") and rng.endswith("-"):
+                start = int(rng[6:-1])
+                if start >= len(data):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None, 0
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(data) - start))
+            if served.ranges:
+                self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            return data, start
+
+        def do_HEAD(self):
+            self._head()
+
+        def do_GET(self):
+            data, start = self._head()
+            if data is None:
+                return
+            body = data[start:]
+            if served.cuts > 0 and served.cut_after is not None:
+                served.cuts -= 1
+                self.wfile.write(body[: served.cut_after])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)  # the peer sees the stream end early
+                return
+            self.wfile.write(body)
+
+    return Handler
+
+
+class LocalServer:
+    def __init__(self, served: Served):
+        self.served = served
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
