@@ -236,3 +236,102 @@ def human_size(n: int | None) -> str:
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
         size /= 1000
     return f"{n} B"
+
+
+# -- what a space needs: files a plugin declares (hook ``weights_downloads``) -----------------
+@dataclass(frozen=True)
+class Download:
+    """One file a space reads its weights (or tokenizer) from, as its plugin declares it for
+    ``mcrgraph download``. Either a plain address (``url``, saved at ``dest``) or a file of a
+    Hugging Face hub repository (``repo_id`` + ``filename``, saved in the hub cache, or
+    ``cache_dir``, where the plugin looks it up). ``size`` (bytes) is what the plugin knows
+    without asking a server; ``hint`` says how to supply the file by hand."""
+
+    what: str
+    url: str = ""
+    dest: Path | None = None
+    repo_id: str = ""
+    filename: str = ""
+    revision: str | None = None
+    repo_type: str | None = None  # None: a model repository; "dataset" for dataset repositories
+    cache_dir: str | None = None
+    blob_id: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    licence: str = ""
+    hint: str = ""
+
+    def __post_init__(self):
+        if bool(self.url) == bool(self.repo_id and self.filename) or (self.url and self.dest is None):
+            raise ValueError(f"{self.what}: a Download is either url + dest or repo_id + filename")
+
+    @property
+    def on_hub(self) -> bool:
+        return not self.url
+
+    def address(self) -> str:
+        """Where the file comes from, as a URL a browser can open."""
+        if self.url:
+            return self.url
+        kind = "datasets/" if self.repo_type == "dataset" else "spaces/" if self.repo_type == "space" else ""
+        return f"https://huggingface.co/{kind}{self.repo_id}/resolve/{self.revision or 'main'}/{self.filename}"
+
+    def local(self) -> Path | None:
+        """The file on this machine when it is there (never downloads, never hashes)."""
+        if not self.on_hub:
+            return self.dest if self.dest is not None and Path(self.dest).expanduser().is_file() else None
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return None
+        found = try_to_load_from_cache(self.repo_id, self.filename, cache_dir=self.cache_dir, revision=self.revision,
+                                       repo_type=self.repo_type)
+        return Path(found) if isinstance(found, str) and os.path.isfile(found) else None
+
+    def remote_size(self, timeout: float = 15.0) -> int | None:
+        """The size the host reports, or None (offline, or it does not say)."""
+        if not self.on_hub:
+            return remote_size(self.url, timeout)
+        try:
+            from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+            meta = get_hf_file_metadata(hf_hub_url(self.repo_id, self.filename, revision=self.revision, repo_type=self.repo_type),
+                                        timeout=timeout)
+            return meta.size
+        except Exception:  # offline, hub errors: the size is simply unknown
+            return None
+
+    def fetch(self, progress: bool = True) -> Path:
+        """The file, downloaded unless already here (and verified, where a digest is known)."""
+        if not self.on_hub:
+            return fetch(self.url, self.dest, blob_id=self.blob_id, sha256=self.sha256, progress=progress)
+        found = self.local()
+        if found is None:
+            found = self._hub_download(progress)
+        bad = Expect(self.blob_id, self.sha256).mismatch(found)
+        if bad:
+            raise ChecksumError(f"refused {self.address()} ({found}): {bad}; delete it from the hub cache and download again")
+        return found
+
+    def _hub_download(self, progress: bool) -> Path:
+        try:
+            from huggingface_hub import hf_hub_download
+        except ImportError:
+            raise DownloadError(f"{self.what}: huggingface_hub is not installed (pip install huggingface_hub)") from None
+        from contextlib import nullcontext
+
+        try:
+            quiet = nullcontext()
+            if not progress:
+                from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+                disable_progress_bars()
+                quiet = contextlib.ExitStack()
+                quiet.callback(enable_progress_bars)
+            with quiet:
+                return Path(hf_hub_download(self.repo_id, self.filename, revision=self.revision, repo_type=self.repo_type,
+                                            cache_dir=self.cache_dir))
+        except Exception as e:  # offline, gated, missing: many types
+            by_hand = f"; {self.hint}" if self.hint else ""
+            raise DownloadError(f"cannot download {self.what} from {self.address()} ({_why(e)}): is this machine offline "
+                                f"(or HF_HUB_OFFLINE set)? Download it where you are online{by_hand}") from None

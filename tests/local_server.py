@@ -80,7 +80,7 @@ class LocalServer:
         self.served = served
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:

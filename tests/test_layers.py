@@ -16,7 +16,7 @@ LAYERS = {
              "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud",
              "download"],
     "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
-             "graph", "planner", "official", "pretrained"],
+             "graph", "planner", "official", "pretrained", "encoder_weights"],
     "tasks": ["tasks", "localize", "index", "datasets", "distributed"],
     "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
 }
