@@ -95,3 +95,29 @@ class LocalServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
+
+
+def block_internet(monkeypatch) -> list[str]:
+    """Refuse every name lookup and connection that is not to this machine (a test that
+    reaches out fails, and says where); returns the refused hosts."""
+    import socket
+
+    refused: list[str] = []
+    local = {"127.0.0.1", "localhost", "::1"}
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in local and host is not None:
+            refused.append(str(host))
+            raise socket.gaierror(f"test: no internet (looked up {host})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self, address):
+        if isinstance(address, tuple) and address[0] not in local:
+            refused.append(str(address[0]))
+            raise ConnectionRefusedError(f"test: no internet (connect to {address[0]})")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return refused

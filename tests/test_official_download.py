@@ -14,13 +14,20 @@ import torch
 from click.testing import CliRunner
 
 import mcrgraph
-from local_server import LocalServer, Served
+from local_server import LocalServer, Served, block_internet
 from mcrgraph import official
 from mcrgraph.cli import cli
 from mcrgraph.store import connectors_dir
 from test_official import CLAPCLIP_Head, Ex_MCR_Head, ULIPCLIP_Head, official as official_head
 
 HEADS = {"clap-clip": CLAPCLIP_Head, "ulip-clip": ULIPCLIP_Head, "ex-clap": Ex_MCR_Head, "ex-ulip": Ex_MCR_Head}
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    refused = block_internet(monkeypatch)
+    yield refused
+    assert refused == [], f"the test tried to reach {refused}"
 
 
 def blob_id(data: bytes) -> str:

@@ -125,7 +125,7 @@ class ClapMCR(PretrainedMCR):
             need.append(f"{ENV_CHECKPOINT}=/path/to/{cfg.checkpoint}")
         if _tokenizer_source(cfg) is None:
             need.append(f"{ENV_TOKENIZER}=/path/to/roberta-base (vocab.json, merges.txt)")
-        return "set " + " and ".join(need) + ", or run once online" if need else None
+        return "set " + " and ".join(need) + f", or run `mcrgraph download {self.name}` where you are online" if need else None
 
     def architecture(self) -> str:
         cfg = self.config

@@ -100,7 +100,7 @@ class ClipMCR(PretrainedMCR):
         return []
 
     def weights_hint(self) -> str | None:
-        return (f"run once online to download {self.config.model} / {self.config.pretrained!r}, "
+        return (f"run `mcrgraph download {self.name}` where you are online ({self.config.model} / {self.config.pretrained!r}), "
                 f"or set {ENV_PRETRAINED}=/path/to/open_clip_pytorch_model.bin")
 
     def architecture(self) -> str:

@@ -125,7 +125,8 @@ class UlipMCR(PretrainedMCR):
                               f"or set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}")]
 
     def weights_hint(self) -> str | None:
-        return f"download {CHECKPOINT_NAME} from {CHECKPOINT_URL}, then set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}"
+        return (f"run `mcrgraph download {self.name}` where you are online, or download {CHECKPOINT_NAME} from {CHECKPOINT_URL}, "
+                f"then set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}")
 
     def architecture(self) -> str:
         # the seed also draws each cloud's points, so it changes 3d embeddings even with weights
