@@ -140,8 +140,7 @@ def _transfer(url: str, part: Path, dest: Path, progress: bool, timeout: float) 
             raise _Retry(e) from None
         if e.code >= 500 or e.code == 429:
             raise _Retry(e) from None
-        raise DownloadError(f"{url} answered HTTP {e.code} {e.reason}; check the address"
-                            f"{' (or the MCRGRAPH_OFFICIAL_URL / other URL override you set)' if e.code == 404 else ''}") from None
+        raise DownloadError(f"{url} answered HTTP {e.code} {e.reason}; check the address (or the mirror set for it)") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         if isinstance(reason, (socket.timeout, TimeoutError, ConnectionResetError)):
