@@ -151,7 +151,7 @@ def _transfer(url: str, part: Path, dest: Path, progress: bool, timeout: float) 
         mode = "ab" if start else "wb"  # 200 to a Range request: the server sends it all again
         received = 0
         try:
-            with open(part, mode) as f, progress_bar(total or 0, dest.name, unit="B", enabled=progress,
+            with open(part, mode) as f, progress_bar(total, dest.name, unit="B", enabled=progress,
                                                      unit_scale=True, unit_divisor=1024, initial=start) as bar:
                 while True:
                     block = response.read(CHUNK)

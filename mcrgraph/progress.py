@@ -7,7 +7,7 @@ import sys
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, desc: str, unit: str = "it", enabled: bool = True, **options):
+def progress_bar(total: int | None, desc: str, unit: str = "it", enabled: bool = True, **options):
     """A tqdm bar; ``options`` go to tqdm (``unit_scale=True`` for bytes, ``initial=``)."""
     from tqdm.auto import tqdm
 

@@ -3,6 +3,7 @@ without the internet. It counts requests, may honour or ignore Range, and may cu
 connection after N bytes for the first few requests of a file."""
 from __future__ import annotations
 
+import contextlib
 import http.server
 import threading
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ class Served:
     cut_after: int | None = None  # close the connection after this many body bytes ...
     cuts: int = 0  # ... for this many requests
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
+    url: str = ""  # http://127.0.0.1:PORT once serving
 
     def gets(self, path: str | None = None) -> list[tuple[str, str, str | None]]:
         return [r for r in self.requests if r[0] == "GET" and (path is None or r[1] == path)]
@@ -89,12 +91,21 @@ class LocalServer:
 
     def __enter__(self):
         self.thread.start()
+        self.served.url = self.url
         return self
 
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
+
+
+@contextlib.contextmanager
+def serve(files: dict[str, bytes]):
+    """A running server for ``files``; yields its Served (``.url``, ``.requests``)."""
+    served = Served(files=dict(files))
+    with LocalServer(served):
+        yield served
 
 
 def block_internet(monkeypatch) -> list[str]:

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from local_server import LocalServer, Served
+from local_server import serve
 from mcrgraph.download import fetch, git_blob_id, human_size
 from mcrgraph.errors import ChecksumError, DownloadError
 
@@ -19,9 +19,7 @@ SHA = hashlib.sha256(DATA).hexdigest()
 
 @pytest.fixture
 def served():
-    s = Served(files={"/f.bin": DATA})
-    with LocalServer(s) as server:
-        s.url = server.url
+    with serve({"/f.bin": DATA}) as s:
         yield s
 
 
@@ -37,7 +35,7 @@ def test_git_blob_id_is_gits(tmp_path):
 
 def test_fetch_verifies_and_reuses_without_a_second_transfer(tmp_path, served):
     dest = tmp_path / "sub" / "f.bin"
-    assert fetch(served.url + "/f.bin", dest, blob_id=BLOB, progress=False) == dest
+    assert fetch(served.url + "/f.bin", dest, blob_id=BLOB, progress=True) == dest  # the bar runs too
     assert dest.read_bytes() == DATA and leftovers(dest.parent) == ["f.bin"]
     assert fetch(served.url + "/f.bin", dest, blob_id=BLOB, sha256=SHA, progress=False) == dest
     assert len(served.gets()) == 1  # the second call found the verified file: no request at all

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import mcrgraph
 from conftest import FakeMCR
-from local_server import LocalServer, Served, block_internet
+from local_server import block_internet, serve
 from mcrgraph.cli import cli
 from mcrgraph.download import Download
 from mcrgraph.encoder_weights import plan_downloads
@@ -34,9 +34,7 @@ def run(*args):
 
 @pytest.fixture
 def server():
-    s = Served(files={"/enc.bin": DATA})
-    with LocalServer(s) as srv:
-        s.url = srv.url
+    with serve({"/enc.bin": DATA}) as s:
         yield s
 
 
