@@ -93,7 +93,8 @@ def fetch(url: str, dest: str | Path, *, blob_id: str | None = None, sha256: str
                 break
             except _Retry as e:
                 last = e.cause
-                time.sleep(min(0.2 * 2 ** attempt, 2.0))
+                if attempt + 1 < attempts:
+                    time.sleep(min(0.2 * 2 ** attempt, 2.0))
         else:
             kept = f"; the {part.stat().st_size:,} bytes received are kept in {part} and the next try resumes there" \
                 if part.is_file() and part.stat().st_size else ""
@@ -102,12 +103,14 @@ def fetch(url: str, dest: str | Path, *, blob_id: str | None = None, sha256: str
         bad = expect.mismatch(part)
         if bad:
             part.unlink(missing_ok=True)  # a wrong file is not worth resuming
+            _validator_file(part).unlink(missing_ok=True)
             raise ChecksumError(f"refused {url}: {bad} (for {dest}); the download was deleted and nothing was written at "
                                 f"{dest}. The file on the server is not the one mcrgraph expects: it may have been "
                                 f"replaced upstream, or a proxy altered it")
         with open(part, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(part, dest)
+        _validator_file(part).unlink(missing_ok=True)
     return dest
 
 
@@ -130,8 +133,11 @@ def _transfer(url: str, part: Path, dest: Path, progress: bool, timeout: float) 
     else write it from zero. Raises _Retry for errors worth another attempt."""
     have = part.stat().st_size if part.is_file() else 0
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    validator = _validator_file(part)
     if have:
         headers["Range"] = f"bytes={have}-"
+        if validator.is_file():  # the rest of *that* version, else the server sends the whole new one
+            headers["If-Range"] = validator.read_text().strip()
     try:
         response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
@@ -149,10 +155,16 @@ def _transfer(url: str, part: Path, dest: Path, progress: bool, timeout: float) 
     with response:
         start, total = _range_of(response, have)
         mode = "ab" if start else "wb"  # 200 to a Range request: the server sends it all again
+        if not start:  # remember which version of the file the .part holds (ETag, else Last-Modified)
+            tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
+            if tag:
+                validator.write_text(tag)
+            else:
+                validator.unlink(missing_ok=True)
         received = 0
         try:
             with open(part, mode) as f, progress_bar(total, dest.name, unit="B", enabled=progress,
-                                                     unit_scale=True, unit_divisor=1024, initial=start) as bar:
+                                                     unit_scale=True, initial=start) as bar:
                 while True:
                     block = response.read(CHUNK)
                     if not block:
@@ -164,6 +176,10 @@ def _transfer(url: str, part: Path, dest: Path, progress: bool, timeout: float) 
             raise _Retry(e) from None
         if total is not None and start + received < total:  # closed early without an error
             raise _Retry(ConnectionError(f"connection closed after {start + received:,} of {total:,} bytes"))
+
+
+def _validator_file(part: Path) -> Path:
+    return part.with_name(part.name + ".version")
 
 
 def _range_of(response, have: int) -> tuple[int, int | None]:

@@ -17,6 +17,8 @@ class Served:
     cuts: int = 0  # ... for this many requests
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
     url: str = ""  # http://127.0.0.1:PORT once serving
+    statuses: list[int] = field(default_factory=list)  # the status of every answer, in order
+    etags: dict[str, str] = field(default_factory=dict)  # URL path -> ETag sent (and checked against If-Range)
 
     def gets(self, path: str | None = None) -> list[tuple[str, str, str | None]]:
         return [r for r in self.requests if r[0] == "GET" and (path is None or r[1] == path)]
@@ -29,6 +31,10 @@ def _handler(served: Served):
         def log_message(self, *args):  # quiet
             pass
 
+        def send_response(self, code, message=None):
+            served.statuses.append(code)
+            super().send_response(code, message)
+
         def _head(self, body_only=False):
             served.requests.append((self.command, self.path, self.headers.get("Range")))
             data = served.files.get(self.path)
@@ -39,6 +45,9 @@ def _handler(served: Served):
                 return None, 0
             start = 0
             rng = self.headers.get("Range")
+            etag = served.etags.get(self.path)
+            if rng and self.headers.get("If-Range") and self.headers.get("If-Range") != etag:
+                rng = None  # the client holds another version: send it all
             if rng and served.ranges and rng.startswith("bytes=") and rng.endswith("-"):
                 start = int(rng[6:-1])
                 if start >= len(data):
@@ -52,6 +61,8 @@ def _handler(served: Served):
             else:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(data) - start))
+            if etag:
+                self.send_header("ETag", etag)
             if served.ranges:
                 self.send_header("Accept-Ranges", "bytes")
             self.end_headers()

@@ -67,6 +67,7 @@ def test_a_cut_connection_resumes_or_restarts(tmp_path, served, ranges):
     first, second = served.gets()
     assert first[2] is None
     assert second[2] == "bytes=100000-"  # asked to resume where the cut left it
+    assert served.statuses == [200, 206 if ranges else 200]
     # with Range the server sent the rest (206), without it all of it again (200): both verify
 
 
@@ -79,6 +80,31 @@ def test_cuts_on_every_attempt_keep_the_part_and_a_later_call_resumes(tmp_path, 
     fetch(served.url + "/f.bin", dest, blob_id=BLOB, progress=False)
     assert dest.read_bytes() == DATA and leftovers(tmp_path) == ["f.bin"]
     assert served.gets()[-1][2] == "bytes=150000-"
+
+
+def test_a_part_of_an_older_version_is_not_resumed_with_the_new_one(tmp_path, served):
+    """The .part remembers the ETag it was written under; a resume asks for the rest of that
+    version only (If-Range), so a file replaced upstream in between restarts from zero."""
+    old = os.urandom(300_000)
+    served.files["/f.bin"], served.etags["/f.bin"] = old, '"v1"'
+    served.cut_after, served.cuts = 100_000, 1
+    dest = tmp_path / "f.bin"
+    with pytest.raises(DownloadError):
+        fetch(served.url + "/f.bin", dest, sha256=SHA, progress=False, attempts=1)
+    assert (tmp_path / "f.bin.part").stat().st_size == 100_000
+    served.files["/f.bin"], served.etags["/f.bin"] = DATA, '"v2"'  # replaced upstream
+    fetch(served.url + "/f.bin", dest, sha256=SHA, progress=False)
+    assert dest.read_bytes() == DATA and leftovers(tmp_path) == ["f.bin"]
+    assert served.requests[-1][2] == "bytes=100000-" and served.statuses == [200, 200]  # asked to resume, sent the new file whole
+
+
+def test_a_resume_of_the_same_version_continues(tmp_path, served):
+    served.etags["/f.bin"] = '"v1"'
+    served.cut_after, served.cuts = 100_000, 1
+    dest = tmp_path / "f.bin"
+    fetch(served.url + "/f.bin", dest, blob_id=BLOB, progress=False)
+    assert dest.read_bytes() == DATA and leftovers(tmp_path) == ["f.bin"]
+    assert served.statuses == [200, 206]  # the rest only
 
 
 def test_a_part_the_server_does_not_know_restarts_cleanly(tmp_path, served):
