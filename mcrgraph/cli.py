@@ -259,20 +259,16 @@ def download_cmd(spaces, dry_run, progress):
     from .download import human_size
     from .encoder_weights import download_weights, plan_downloads
 
-    planned = plan_downloads(list(spaces))
     if dry_run:  # lines, not a table: addresses and paths are never cut
-        total, unknown = 0, 0
+        planned = plan_downloads(list(spaces), with_sizes=True)
         for p in planned:
             d = p.download
-            size = p.local.stat().st_size if p.local else d.size or d.remote_size()
-            if not p.local:
-                total += size or 0
-                unknown += size is None
-            out.print(f"{p.space}: {d.what}, {human_size(size)}, {f'here: {p.local}' if p.local else 'to download'}\n"
+            out.print(f"{p.space}: {d.what}, {human_size(p.size)}, {f'here: {p.local}' if p.local else 'to download'}\n"
                       f"  from {d.address()}\n  to   {d.dest or 'the Hugging Face cache (' + (d.cache_dir or 'its default folder') + ')'}"
                       + (f"\n  licence: {d.licence}" if d.licence else ""), soft_wrap=True, markup=False)
-        left = sum(not p.local for p in planned)
-        out.print(f"{left} of {len(planned)} files to download" + (f", {human_size(total)}" if left else "")
+        left = [p for p in planned if not p.local]
+        unknown = sum(p.size is None for p in left)
+        out.print(f"{len(left)} of {len(planned)} files to download" + (f", {human_size(sum(p.size or 0 for p in left))}" if left else "")
                   + (f" and {unknown} of unknown size (offline?)" if unknown else ""))
         return
 

@@ -18,6 +18,7 @@ class Planned:
     space: str
     download: Download
     local: Path | None  # where it already is, or None
+    size: int | None = None  # bytes: of the local file, as declared, or as the host says (with_sizes)
 
 
 def declared(space: str) -> list[Download]:
@@ -26,9 +27,10 @@ def declared(space: str) -> list[Download]:
     return [d for found in plugins.hook().weights_downloads(mcr=mcr) if found for d in found]
 
 
-def plan_downloads(spaces: Sequence[str]) -> list[Planned]:
+def plan_downloads(spaces: Sequence[str], with_sizes: bool = False) -> list[Planned]:
     """What ``download_weights(spaces)`` would fetch; ``["all"]`` means every installed space
-    whose plugin declares files."""
+    whose plugin declares files. ``with_sizes``: fill in each size, asking the host (one HEAD
+    request) for those neither here nor declared; None where it does not answer."""
     if list(spaces) == ["all"] or not spaces:
         names = [n for n in plugins.plugin_mcrs() if _declares(n)]
     else:
@@ -38,7 +40,11 @@ def plan_downloads(spaces: Sequence[str]) -> list[Planned]:
             with_files = [n for n in plugins.plugin_mcrs() if _declares(n)]
             raise ConfigError(f"{', '.join(map(repr, silent))}: no files to download (its plugin declares none, or it is "
                               f"set to random init); spaces with files: {', '.join(with_files) or 'none'}")
-    return [Planned(n, d, d.local()) for n in names for d in declared(n)]
+    planned = [Planned(n, d, d.local()) for n in names for d in declared(n)]
+    if with_sizes:
+        planned = [Planned(p.space, p.download, p.local, p.local.stat().st_size if p.local else p.download.size or p.download.remote_size())
+                   for p in planned]
+    return planned
 
 
 def download_weights(spaces: Sequence[str], progress: bool = True, on_file=None) -> list[Planned]:
