@@ -288,8 +288,13 @@ class Download:
         """Where the file comes from, as a URL a browser can open."""
         if self.url:
             return self.url
-        kind = "datasets/" if self.repo_type == "dataset" else "spaces/" if self.repo_type == "space" else ""
-        return f"https://huggingface.co/{kind}{self.repo_id}/resolve/{self.revision or 'main'}/{self.filename}"
+        try:  # the hub client's own address for it (HF_ENDPOINT moves it to a mirror)
+            from huggingface_hub import hf_hub_url
+
+            return hf_hub_url(self.repo_id, self.filename, revision=self.revision, repo_type=self.repo_type)
+        except ImportError:
+            kind = "datasets/" if self.repo_type == "dataset" else "spaces/" if self.repo_type == "space" else ""
+            return f"https://huggingface.co/{kind}{self.repo_id}/resolve/{self.revision or 'main'}/{self.filename}"
 
     def local(self) -> Path | None:
         """The file on this machine when it is there (never downloads, never hashes)."""

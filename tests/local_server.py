@@ -18,6 +18,7 @@ class Served:
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
     url: str = ""  # http://127.0.0.1:PORT once serving
     statuses: list[int] = field(default_factory=list)  # the status of every answer, in order
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every file (a hub's X-Repo-Commit)
     etags: dict[str, str] = field(default_factory=dict)  # URL path -> ETag sent (and checked against If-Range)
 
     def gets(self, path: str | None = None) -> list[tuple[str, str, str | None]]:
@@ -63,6 +64,8 @@ def _handler(served: Served):
             self.send_header("Content-Length", str(len(data) - start))
             if etag:
                 self.send_header("ETag", etag)
+            for key, value in served.headers.items():
+                self.send_header(key, value)
             if served.ranges:
                 self.send_header("Accept-Ranges", "bytes")
             self.end_headers()

@@ -164,3 +164,32 @@ def test_local_files_and_random_init_declare_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("MCRGRAPH_ULIP_CHECKPOINT", str(tmp_path / "my_ulip.pt"))
     r = run("download", "all", "--dry-run")
     assert r.exit_code == 0 and "0 of 0 files" in r.output, r.output
+
+
+@pytest.mark.parametrize("space", ["clip", "clap"])
+def test_download_through_a_hub_endpoint(hf_cache, monkeypatch, space):
+    """`download clip` / `download clap` through huggingface_hub against a local server that
+    answers as the hub does (X-Repo-Commit, ETag): one transfer a file, into the cache the
+    space reads, after which it reports its weights present."""
+    from huggingface_hub import constants
+
+    files = {f"/{p.download.repo_id}/resolve/main/{p.download.filename}": os.urandom(5_000) for p in plan_downloads([space])}
+    with serve(files) as hub:
+        hub.etags.update({path: f'"{hashlib.sha256(data).hexdigest()}"' for path, data in files.items()})
+        hub.headers["X-Repo-Commit"] = "a" * 40
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+        mcr = mcrgraph.get_mcr(space)
+        assert mcr.weights_present() is False
+        r = run("download", space, "--dry-run")
+        assert all(f"from {hub.url}{path}" in r.output for path in files), r.output
+        r = run("download", space, "--no-progress")
+        assert r.exit_code == 0, r.output
+        assert mcr.weights_present() is True
+        assert [len(hub.gets(path)) for path in files] == [1] * len(files)  # (the client also asks the hub's /api)
+        for p in plan_downloads([space]):
+            assert p.local.read_bytes() == files[f"/{p.download.repo_id}/resolve/main/{p.download.filename}"]
+            assert str(p.local).startswith(str(hf_cache))
+        r = run("download", space, "--no-progress")
+        assert r.exit_code == 0 and [len(hub.gets(path)) for path in files] == [1] * len(files)  # all here: no second transfer
