@@ -30,6 +30,7 @@ from .graph import MCRGraph, Path, graph  # noqa: E402
 from .tasks import Classification, Hit, classify, search  # noqa: E402
 from .localize import Heatmap, localize  # noqa: E402
 from .index import GalleryIndex  # noqa: E402
+from . import download, official  # noqa: E402,F401  (mcrgraph.official.fetch_official, mcrgraph.download.fetch)
 
 __all__ = [
     "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect",
