@@ -81,7 +81,12 @@ def fetch(url: str, dest: str | Path, *, blob_id: str | None = None, sha256: str
     expect = Expect(blob_id, sha256)
     if _usable(dest, expect):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DownloadError(f"cannot create {dest.parent} for {dest.name}: {e.strerror}; choose a writable place") from None
+    if not os.access(dest.parent, os.W_OK):
+        raise DownloadError(f"cannot write in {dest.parent} (permission denied) to save {dest.name}; choose a writable place")
     part = dest.with_name(dest.name + ".part")
     with _locked(dest):
         if _usable(dest, expect):  # another process finished it while we waited

@@ -142,3 +142,11 @@ def test_missing_file_and_offline_say_what_to_do(tmp_path, served):
 
 def test_human_size():
     assert human_size(None) == "size unknown" and human_size(999) == "999 B" and human_size(8_400_000) == "8.4 MB"
+
+
+def test_an_unwritable_place_is_a_clear_error(tmp_path, served):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DownloadError, match="cannot create"):
+        fetch(served.url + "/f.bin", blocker / "f.bin", progress=False)
+    assert served.gets() == []
