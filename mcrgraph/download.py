@@ -343,10 +343,8 @@ class Download:
             from huggingface_hub import hf_hub_download
         except ImportError:
             raise DownloadError(f"{self.what}: huggingface_hub is not installed (pip install huggingface_hub)") from None
-        from contextlib import nullcontext
-
         try:
-            quiet = nullcontext()
+            quiet = contextlib.nullcontext()
             if not progress:
                 from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 

@@ -12,6 +12,9 @@ L2-normalised, and BatchNorm runs with its stored statistics:
 - ``ex_clap.pt`` / ``ex_ulip.pt``: CLIP is the frozen base; the leaf's (CLAP audio, ULIP 3d)
   embedding goes through ``Head1`` = Linear(512, 512), then ``Head2`` = two stacked
   Linear-BN-ReLU-Linear-BN blocks (``mlp1``, ``mlp2``). No normalisation between them.
+
+``fetch_official`` downloads a released file from its repository (checked against its git blob
+id) and ``connect_official`` imports it for a pair of spaces (``mcrgraph connect --official``).
 """
 from __future__ import annotations
 
@@ -151,7 +154,6 @@ def _check_keys(state: dict[str, Any], k: Kind, kind: str, path: Path) -> None:
         want = 1024 if any(t in key for t in ("net1.0", "net1.1")) else DIM
         if value.shape[0] != want:
             raise ConnectorFileError(f"{path}: {key} has shape {tuple(value.shape)}; the official heads are {DIM}-d")
-
 
 
 # -- fetching the released files ------------------------------------------------------------
