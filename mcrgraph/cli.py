@@ -175,8 +175,10 @@ def _config_value(text: str):
               help="With no --items: take N items per role from the default recipe's corpora (default: the recipe's own, see docs/real-encoders.md).")
 @click.option("--dry-run", is_flag=True, help="Print what the default recipe would download, and about how much, then stop.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@click.option("--official", is_flag=True, help="Instead of training, download the papers' released heads for this pair (C-MCR: "
+              "clip+clap via text, clip+ulip via image; Ex-MCR: clap or ulip into clip), check them, and import them.")
 def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, precision, options, overwrite, resume, limit,
-                dry_run, progress):
+                dry_run, progress, official):
     """Train a connector between spaces A and B through the modality they share, and store the
     connected space: a space that covers the modalities of both (with --method ex-mcr, A's
     own coordinates, B mapped into them).
@@ -184,7 +186,24 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
     \b
     Example:
       mcrgraph connect clip clap --via text --items captions.txt \\
-          --memory image=images/ --memory audio=sounds/"""
+          --memory image=images/ --memory audio=sounds/
+      mcrgraph connect clip clap --via text --official"""
+    if official:
+        training = [flag for flag, value in (("--items", items), ("--memory", memory), ("--epochs", epochs), ("--batch-size", batch_size),
+                                             ("--lr", lr), ("--seed", seed), ("--set", options), ("--resume", resume),
+                                             ("--limit", limit)) if value]
+        if training:
+            raise click.UsageError(f"--official imports the released heads and trains nothing; drop {', '.join(training)}")
+        from .official import connect_official, official_kind, official_url
+
+        if dry_run:
+            kind = official_kind(a, b, via, method)[0]
+            out.print(f"would download {official_url(kind)} (checked against its git blob id) and import it as {kind}")
+            return
+        space = connect_official(a, b, via=via, method=method, name=name, overwrite=overwrite, progress=progress)
+        out.print(f"stored connector {space.name} (the official {space.card.method} heads; {' + '.join(space.parent_names())}; "
+                  f"{'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
+        return
     from . import corpora
     from .connect import connect
 
@@ -269,6 +288,42 @@ def import_official_cmd(file, kind, name, clip, leaf, overwrite):
     space = import_official(file, kind, name=name, clip=clip, leaf=leaf, overwrite=overwrite)
     out.print(f"stored connector {space.name} ({space.card.method}; {' + '.join(space.parent_names())}; "
               f"{'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
+
+
+@cli.command("download")
+@click.argument("spaces", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Only list the files: what, from where, to where, how big, already here or not.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def download_cmd(spaces, dry_run, progress):
+    """Fetch the weights (and tokenizers) that the named spaces' plugins declare, into the
+    places the plugins read them from, so that this machine can work offline afterwards.
+    SPACES: clip, clap, ulip (any installed space whose plugin declares files), or all.
+
+    \b
+    Example:
+      mcrgraph download all --dry-run
+      mcrgraph download clip clap && mcrgraph plugins"""
+    from .download import human_size
+    from .encoder_weights import download_weights, plan_downloads
+
+    if dry_run:  # lines, not a table: addresses and paths are never cut
+        planned = plan_downloads(list(spaces), with_sizes=True)
+        for p in planned:
+            d = p.download
+            out.print(f"{p.space}: {d.what}, {human_size(p.size)}, {f'here: {p.local}' if p.local else 'to download'}\n"
+                      f"  from {d.address()}\n  to   {d.dest or 'the Hugging Face cache (' + (d.cache_dir or 'its default folder') + ')'}"
+                      + (f"\n  licence: {d.licence}" if d.licence else ""), soft_wrap=True, markup=False)
+        left = [p for p in planned if not p.local]
+        unknown = sum(p.size is None for p in left)
+        out.print(f"{len(left)} of {len(planned)} files to download" + (f", {human_size(sum(p.size or 0 for p in left))}" if left else "")
+                  + (f" and {unknown} of unknown size (offline?)" if unknown else ""))
+        return
+
+    def done(p):
+        out.print(f"{p.space}: {p.download.what} -> {p.local}", soft_wrap=True, markup=False)
+
+    download_weights(list(spaces), progress=progress, on_file=done)
+    out.print("done; `mcrgraph plugins` shows the weights present")
 
 
 def _cell(value) -> str:

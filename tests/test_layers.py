@@ -13,9 +13,10 @@ ROOT = pathlib.Path(mcrgraph.__file__).parent
 # lowest first; a module not listed here fails the test, so every new module takes a side
 LAYERS = {
     "base": ["errors", "mcr", "hookspecs", "version", "files", "progress", "fingerprint", "card", "store", "lineage",
-             "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud"],
+             "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud",
+             "download"],
     "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
-             "graph", "planner", "official", "pretrained",
+             "graph", "planner", "official", "pretrained", "encoder_weights",
              "recipes", "corpora"],
     "tasks": ["tasks", "localize", "index", "datasets", "distributed"],
     "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
