@@ -17,6 +17,7 @@ from mcrgraph_clap.features import AUDIO_CFG, audio_features, quantise
 from mcrgraph_clap.mel import AmplitudeToDB, MelSpectrogram
 
 from test_clap_plugin import TEXTS, write_tokenizer
+from test_clap_plugin import tiny as tiny_clap
 
 pytest.importorskip("laion_clap")
 TOLERANCE = 1e-4
@@ -29,11 +30,7 @@ def tok(tmp_path_factory):
 
 
 def tiny(tok, backend, **kw) -> ClapMCR:
-    folder, size = tok
-    kw.setdefault("checkpoint", None)
-    kw.setdefault("fusion", True)
-    return ClapMCR(ClapConfig(name="tiny-clap", tokenizer=str(folder), text_config={"num_hidden_layers": 1, "vocab_size": size},
-                              backend=backend, **kw))
+    return tiny_clap(tok, backend=backend, **kw)
 
 
 def clips(tmp_path):
