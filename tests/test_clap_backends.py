@@ -138,3 +138,31 @@ def test_what_the_transformers_backend_does_not_run(tok):
         tiny(tok, "transformers", fusion=False).encode("text", ["a"])
     with pytest.raises(EncoderError, match="HTSAT-tiny"):
         tiny(tok, "transformers", amodel="HTSAT-base").encode("text", ["a"])
+
+
+def test_the_transformers_backend_runs_without_laion_clap(tmp_path, tok):
+    """As installed without the `laion` extra: laion_clap (and its clap_module) cannot be
+    imported at all, and the default backend still encodes both modalities."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f'''
+        import sys, importlib.abc
+        class NoLaion(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("laion_clap", "clap_module"):
+                    raise ModuleNotFoundError(name)
+        sys.meta_path.insert(0, NoLaion())
+        import numpy as np
+        from mcrgraph_clap import ClapConfig, ClapMCR
+        cfg = ClapConfig(name="t", checkpoint=None, fusion=True, tokenizer={str(tok[0])!r},
+                         text_config={{"num_hidden_layers": 1, "vocab_size": {tok[1]}}})
+        assert cfg.resolved_backend() == "transformers", cfg.resolved_backend()
+        m = ClapMCR(cfg)
+        print(m.encode("text", ["a dog"]).shape, m.encode("audio", [np.zeros(48000, np.float32) + 0.1]).shape)
+        assert not [k for k in sys.modules if k.startswith(("laion_clap", "clap_module"))]
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["torch.Size([1,", "512])", "torch.Size([1,", "512])"]

@@ -66,7 +66,11 @@ class ClapConfig(BaseModel):
             return self.backend
         import importlib.util
 
-        return "laion" if importlib.util.find_spec("laion_clap") else "transformers"
+        try:
+            found = importlib.util.find_spec("laion_clap") is not None
+        except (ImportError, ValueError):  # a broken or blocked install counts as absent
+            found = False
+        return "laion" if found else "transformers"
 
     def use_fusion(self) -> bool:
         if self.fusion is not None:
