@@ -11,7 +11,11 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 # The plugins: each its own distribution with an entry point in the mcrgraph group (clip, clap,
 # ulip: real encoders; mini: the embedded default spaces and their data, not Apache-2.0 alone).
 PLUGINS := plugins/mcrgraph-clip plugins/mcrgraph-clap plugins/mcrgraph-ulip plugins/mcrgraph-mini
-# laion_clap pins numpy<2, and pyarrow 23+ (for Ray Data) needs numpy 2
+# what pip installs of them: the clap plugin with its `laion` extra, so the tests can compare its
+# two backends (laion_clap's code and transformers' ClapModel)
+PLUGIN_REQS := plugins/mcrgraph-clip "plugins/mcrgraph-clap[laion]" plugins/mcrgraph-ulip plugins/mcrgraph-mini
+# laion_clap pins numpy<2, and pyarrow 23+ (for Ray Data) needs numpy 2; an install without the
+# clap plugin's `laion` extra needs no pin
 PINS := "pyarrow<23"
 
 # Debian packages the mini-world builder reads (its test builds a tiny world from them).
@@ -25,7 +29,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.installed: pyproject.toml Makefile $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]" $(addprefix -e ,$(PLUGINS)) $(PINS)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]" $(addprefix -e ,$(PLUGIN_REQS)) $(PINS)
 	touch $@
 
 install: $(VENV)/.installed

@@ -11,6 +11,7 @@ import time
 from mcrgraph.methods import cmcr, loop
 
 from . import extraction, large, matmul, query, training
+from . import readout_sdpa, ulip_attention
 from .common import figure, machine, machine_busy_s, own_cpu_s, write_atomic
 from .report import render
 
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     details["step_vs_matmuls"] = stage("step_vs_matmuls", lambda: training.step_vs_matmuls(
         cfg, products, s["threads_steps"], s["dim"], s["paired_blocks"]))
     details["profile"] = stage("profile", lambda: training.profile_steps(cfg, s["profile_steps"], s["dim"]))
+    details["readout_sdpa"] = stage("readout_sdpa", lambda: readout_sdpa.run(**readout_sdpa.SIZES[mode], n_threads=MACHINE_THREADS))
+    details["ulip_attention"] = stage("ulip_attention", lambda: ulip_attention.run(**ulip_attention.SIZES[mode], n_threads=MACHINE_THREADS))
 
     def train():
         data = training.make_data(s["n_via"], s["n_mem"], s["dim"])
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
                f"{details['extraction']['images']} JPEG files; target: overhead under 10% (ratio under 1.10)"),
         figure("extraction, cache hit", details["extraction"]["hit_s"], "s",
                "raw forward on ready tensors", details["extraction"]["raw_s"], "embeddings read back from the on-disk cache"),
+        *readout_sdpa.figures(details["readout_sdpa"]),
+        *ulip_attention.figures(details["ulip_attention"]),
     ]
     sizes = {k: v for k, v in s.items() if k not in ("large_candidates", "budget_s")}
     sizes.update(large_via=lg["n_via"], step_threads=step_threads, precompute_threads=MACHINE_THREADS)

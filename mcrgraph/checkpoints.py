@@ -5,13 +5,13 @@ One folder per connector name under ``$MCRGRAPH_HOME/checkpoints``: ``state.safe
 everything else), replaced atomically after each epoch and removed when the connector is stored."""
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import shutil
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
@@ -34,24 +34,23 @@ class Checkpointer:
 
     def __enter__(self):
         """Hold an exclusive lock on this name while training: two runs of one name would
-        overwrite each other's checkpoints. The OS drops the lock if the process dies."""
+        overwrite each other's checkpoints. filelock (not fcntl) so the package imports and locks on
+        every OS; the OS drops the lock if the process dies."""
         lock = self.folder.parent / f".{self.name}.lock"
         try:
             lock.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(lock, "a+")
+            held = FileLock(lock, timeout=0)
+            held.acquire()
+        except Timeout:
+            raise StoreError(f"another process is training a connector named {self.name!r} right now; wait for it or choose another --name") from None
         except OSError as e:
             raise StoreError(f"cannot create {lock}: {e.strerror}; set MCRGRAPH_HOME to a writable folder") from e
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise StoreError(f"another process is training a connector named {self.name!r} right now; wait for it or choose another --name") from None
-        self._lock = fh
+        self._lock = held
         return self
 
     def __exit__(self, *exc):
         if self._lock is not None:
-            self._lock.close()  # closing releases the lock
+            self._lock.release()
             self._lock = None
 
     def load(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:

@@ -47,8 +47,8 @@ def tok(tmp_path_factory):
 def tiny(tok, **kw) -> ClapMCR:
     folder, size = tok
     kw.setdefault("checkpoint", None)
-    return ClapMCR(ClapConfig(name="tiny-clap", tokenizer=str(folder), text_config={"num_hidden_layers": 1, "vocab_size": size},
-                              fusion=True, **kw))
+    kw.setdefault("fusion", True)
+    return ClapMCR(ClapConfig(name="tiny-clap", tokenizer=str(folder), text_config={"num_hidden_layers": 1, "vocab_size": size}, **kw))
 
 
 def sounds(tmp_path):

@@ -163,3 +163,20 @@ def test_patch_embeddings_for_localization(tmp_path):
     assert m.dense_modalities() == ("image",)
     big = ClipMCR(ClipConfig(pretrained=None))
     assert big.encode_dense("image", [np.zeros((64, 64, 3), np.uint8)]).shape == (1, 7, 7, 512)
+
+
+def test_patch_tokens_come_through_the_public_output_tokens_route():
+    """The plugin asks open_clip's tower for its tokens with ``output_tokens`` (public) instead of
+    calling its private ``_embeds``/``_pool``: the same tensors, to 1e-6, on random-init weights;
+    the tower itself is left returning pooled embeddings only."""
+    from mcrgraph_clip.space import _dense_tokens
+
+    for m in (tiny(), ClipMCR(ClipConfig(pretrained=None))):
+        visual = m.parts()[0].visual
+        pixels = torch.randn(2, 3, *visual.image_size, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            got = _dense_tokens(visual, pixels)
+            _, tokens = visual._pool(visual.transformer(visual._embeds(pixels)))  # the private route, as before
+            gh, gw = visual.grid_size
+            torch.testing.assert_close(got, (tokens @ visual.proj).reshape(2, gh, gw, -1), rtol=0, atol=1e-6)
+            assert visual.output_tokens is False and visual(pixels).shape == (2, visual.proj.shape[1])

@@ -32,10 +32,10 @@ def unit(n, d, gen):
 def test_readout_matches_one_softmax_over_whole_rows(n, m, d, max_elements, rows, tau):
     gen = torch.Generator().manual_seed(n + m + d)
     q, mem = unit(n, d, gen), unit(m, d, gen)
-    got = memory_readout(q, mem, tau, max_elements, rows=rows)
+    got = memory_readout(q, mem, tau, max_elements, rows=rows, fused=False)
     torch.testing.assert_close(got, readout_before(q, mem, tau), rtol=1e-4, atol=1e-5)
     other = torch.randn(m, d + 3, generator=gen)  # values of another width (Ex-MCR's twins)
-    torch.testing.assert_close(memory_readout(q, mem, tau, max_elements, values=other, rows=rows),
+    torch.testing.assert_close(memory_readout(q, mem, tau, max_elements, values=other, rows=rows, fused=False),
                                readout_before(q, mem, tau, values=other), rtol=1e-4, atol=1e-5)
 
 
@@ -47,7 +47,7 @@ def test_readouts_share_one_softmax_between_value_sets(max_elements, rows):
     q, mem = unit(41, 9, gen), unit(29, 9, gen)
     twins = torch.randn(29, 12, generator=gen)
     first, second = memory_readouts(q, mem, 0.02, [mem, twins], max_elements, rows=rows)
-    torch.testing.assert_close(first, memory_readout(q, mem, 0.02, max_elements, rows=rows), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(first, memory_readout(q, mem, 0.02, max_elements, rows=rows, fused=False), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(second, readout_before(q, mem, 0.02, values=twins), rtol=1e-4, atol=1e-5)
     assert first.is_contiguous() and second.is_contiguous() and second.shape == (41, 12)
     with pytest.raises(ValueError, match="29 memory rows"):
@@ -61,17 +61,19 @@ def test_readout_rescales_when_the_maximum_comes_in_a_late_block():
     mem = unit(64, 8, gen)
     q = mem[-4:] + 0.01 * torch.randn(4, 8, generator=gen)
     q = torch.nn.functional.normalize(q, dim=1)
-    got = memory_readout(q, mem, 0.005, max_elements=16, rows=2)  # blocks of 8 memory rows
-    torch.testing.assert_close(got, readout_before(q, mem, 0.005), rtol=1e-4, atol=1e-5)
-    assert torch.isfinite(got).all()
+    for fused in (False, True):
+        got = memory_readout(q, mem, 0.005, max_elements=16, rows=2, fused=fused)  # blocks of 8 memory rows
+        torch.testing.assert_close(got, readout_before(q, mem, 0.005), rtol=1e-4, atol=1e-5)
+        assert torch.isfinite(got).all()
 
 
 def test_readout_of_large_logits_does_not_overflow():
     gen = torch.Generator().manual_seed(4)
     q, mem = unit(5, 6, gen) * 50, unit(40, 6, gen) * 50  # logits up to 2500 / 0.01 = 2.5e5
-    got = memory_readout(q, mem, 0.01, max_elements=20, rows=5)
-    assert torch.isfinite(got).all()
-    torch.testing.assert_close(got, readout_before(q, mem, 0.01), rtol=1e-4, atol=1e-5)
+    for fused in (False, True):
+        got = memory_readout(q, mem, 0.01, max_elements=20, rows=5, fused=fused)
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, readout_before(q, mem, 0.01), rtol=1e-4, atol=1e-5)
 
 
 def test_readout_of_zero_rows_and_a_zero_vector():
@@ -80,7 +82,8 @@ def test_readout_of_zero_rows_and_a_zero_vector():
     assert memory_readout(torch.empty(0, 5), mem, 0.01).shape == (0, 5)
     assert torch.equal(memory_readout(unit(3, 5, gen), torch.empty(0, 5), 0.01), torch.zeros(3, 5))
     values = torch.zeros(10, 5)  # every readout row is 0: normalise must not divide by 0
-    assert torch.equal(memory_readout(unit(4, 5, gen), mem, 0.01, values=values), torch.zeros(4, 5))
+    for fused in (False, None):
+        assert torch.equal(memory_readout(unit(4, 5, gen), mem, 0.01, values=values, fused=fused), torch.zeros(4, 5))
 
 
 def test_readout_sets_and_restores_threads(monkeypatch):
@@ -91,11 +94,47 @@ def test_readout_sets_and_restores_threads(monkeypatch):
     seen = []
     real_matmul = torch.matmul
     monkeypatch.setattr(torch, "matmul", lambda *a, **k: (seen.append(torch.get_num_threads()), real_matmul(*a, **k))[1])
-    torch.testing.assert_close(memory_readout(q, mem, 0.01, threads=1), expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(memory_readout(q, mem, 0.01, threads=1, fused=False), expected, rtol=1e-4, atol=1e-5)
     assert seen and set(seen) == {1} and torch.get_num_threads() == before
     seen.clear()
-    torch.testing.assert_close(memory_readout(q, mem, 0.01), expected, rtol=1e-4, atol=1e-5)  # None: the caller's
+    torch.testing.assert_close(memory_readout(q, mem, 0.01, fused=False), expected, rtol=1e-4, atol=1e-5)  # None: the caller's
     assert set(seen) == {before}
+
+
+@pytest.mark.parametrize("n,m,d,tau", [(37, 53, 13, 0.01), (300, 1000, 64, 0.01), (101, 29, 17, 0.05), (1, 5000, 512, 0.01)])
+def test_fused_readout_matches_one_softmax_over_whole_rows(n, m, d, tau):
+    """The SDPA path (flash / memory-efficient kernels only) gives the plain softmax's readout;
+    fused=True raises where torch has no such kernel, so this fails rather than skips."""
+    gen = torch.Generator().manual_seed(n + m + d + 1)
+    q, mem = unit(n, d, gen), unit(m, d, gen)
+    expected = readout_before(q, mem, tau)
+    torch.testing.assert_close(memory_readout(q, mem, tau, fused=True), expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(memory_readout(q, mem, tau), expected, rtol=1e-4, atol=1e-5)  # default: fused
+
+
+def test_fused_readout_is_taken_by_default_and_only_where_it_applies(monkeypatch):
+    gen = torch.Generator().manual_seed(8)
+    q, mem = unit(20, 8, gen), unit(30, 8, gen)
+    calls, seen = [], []
+    real_sdpa = F.scaled_dot_product_attention
+
+    def sdpa(*a, **k):
+        calls.append(a[2].shape[-1])
+        seen.append(torch.get_num_threads())
+        return real_sdpa(*a, **k)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", sdpa)
+    before = torch.get_num_threads()
+    torch.testing.assert_close(memory_readout(q, mem, 0.01, threads=1), readout_before(q, mem, 0.01), rtol=1e-4, atol=1e-5)
+    assert calls == [8] and seen == [1] and torch.get_num_threads() == before
+    memory_readout(q, mem, 0.01, fused=False)
+    memory_readouts(q, mem, 0.01, [mem, mem])  # several value sets: blocked, one softmax for both
+    assert calls == [8]
+    other = torch.randn(30, 11, generator=gen)  # values wider than the queries: no fused kernel, blocked path
+    torch.testing.assert_close(memory_readout(q, mem, 0.01, values=other), readout_before(q, mem, 0.01, values=other),
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(RuntimeError, match="no fused attention kernel"):
+        memory_readout(q, mem, 0.01, values=other, fused=True)
 
 
 def test_recalls_match_the_full_similarity_matrix():

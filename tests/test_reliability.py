@@ -110,6 +110,39 @@ def test_two_processes_racing_for_one_name(store):
     mcrgraph.embed(mcrgraph.get_mcr("same"), "audio", ["c1"])  # the stored one is whole
 
 
+def test_a_second_trainer_of_one_name_is_refused_while_the_first_holds_it(store):
+    from mcrgraph.checkpoints import Checkpointer
+
+    with Checkpointer("held", job="j"):
+        with pytest.raises(mcrgraph.StoreError, match="training a connector named 'held' right now"):
+            with Checkpointer("held", job="j"):
+                pass
+        with Checkpointer("other", job="j"):  # another name is free
+            pass
+    with Checkpointer("held", job="j"):  # released on exit
+        pass
+
+
+def test_mcrgraph_imports_and_locks_without_fcntl(store):
+    """As on Windows: no fcntl module at all (filelock falls back to its own portable lock)."""
+    code = textwrap.dedent('''
+        import sys
+        sys.modules["fcntl"] = None  # any `import fcntl` now raises ImportError
+        import mcrgraph
+        from mcrgraph.checkpoints import Checkpointer
+        with Checkpointer("w", job="j"):
+            try:
+                with Checkpointer("w", job="j"):
+                    print("not refused")
+            except mcrgraph.StoreError:
+                print("refused")
+    ''')
+    env = {**os.environ, "MCRGRAPH_HOME": str(store)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "refused"
+
+
 def test_read_only_store(fakes, store, monkeypatch):
     def refuse(*a, **k):
         raise OSError(30, "Read-only file system")

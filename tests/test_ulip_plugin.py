@@ -179,6 +179,22 @@ def test_bad_modality(mcr):
         mcr.encode("audio", ["a.wav"])
 
 
+def test_pointbert_attention_is_the_written_out_softmax():
+    """PointBERT's attention runs through torch's fused SDPA: the same numbers as the softmax
+    written out (the reference below, as ULIP's code has it) and the same weight keys."""
+    from mcrgraph_ulip.model import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(32, 2).eval()
+    x = torch.randn(3, 17, 32)
+    with torch.no_grad():
+        qkv = attn.qkv(x).reshape(3, 17, 3, 2, 16).permute(2, 0, 3, 1, 4)
+        weights = ((qkv[0] @ qkv[1].transpose(-2, -1)) * attn.scale).softmax(dim=-1)
+        expected = attn.proj((weights @ qkv[2]).transpose(1, 2).reshape(3, 17, 32))
+        torch.testing.assert_close(attn(x), expected, rtol=0, atol=1e-5)
+    assert list(attn.state_dict()) == ["qkv.weight", "proj.weight", "proj.bias"]
+
+
 # -- checkpoints -----------------------------------------------------------------------------
 def test_official_checkpoint_round_trip(mcr, files, tmp_path):
     path = official_checkpoint(mcr.parts()[0], tmp_path / "pointbert_ULIP-2.pt")

@@ -1,6 +1,8 @@
 """Losses shared by the connector methods."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -31,7 +33,7 @@ READOUT_ELEMENTS = 1 << 21  # its score buffer: rows x memory block, 8 MiB in fl
 
 def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float,
                    max_elements: int = READOUT_ELEMENTS, values: torch.Tensor | None = None,
-                   threads: int | None = None, rows: int = READOUT_ROWS) -> torch.Tensor:
+                   threads: int | None = None, rows: int = READOUT_ROWS, fused: bool | None = None) -> torch.Tensor:
     """``normalize(softmax(queries · memoryᵀ / τ) · values)`` (values default to the memory).
 
     Computed like flash attention: ``rows`` queries at a time against blocks of the memory,
@@ -40,9 +42,49 @@ def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: flo
     and each memory row is read once per ``rows`` queries. Against one softmax over whole
     score rows this was 1.5x faster at 8k x 100k x 512 on 2 cores; results agree to float
     rounding (up to a few 1e-6 on unit vectors).
-    ``threads``: torch threads for the call (restored afterwards); None keeps the caller's."""
+    ``threads``: torch threads for the call (restored afterwards); None keeps the caller's.
+
+    ``fused``: the readout is an attention with scale 1/τ, so where torch has a fused kernel
+    that never holds the score matrix (flash or memory-efficient attention) it is taken instead
+    (None, the default: when one applies; False: always the blocked path above; True: fail if none
+    applies). It was 0.48-0.78x of the blocked path's time on 2 cores (benchmarks/results/readout-sdpa.md)."""
     value_sets = [memory if values is None else values]
+    if fused is not False and len(memory) and len(queries):
+        out = _fused_readout(queries, memory, value_sets[0], temperature, threads)
+        if out is not None:
+            return out
+        if fused:
+            raise RuntimeError(f"no fused attention kernel in torch {torch.__version__} for these inputs "
+                               f"({queries.dtype}, {queries.device}, widths {queries.shape[1]}/{value_sets[0].shape[1]})")
     return memory_readouts(queries, memory, temperature, value_sets, max_elements, threads, rows)[0]
+
+
+def _fused_readout(queries: torch.Tensor, memory: torch.Tensor, values: torch.Tensor, temperature: float,
+                   threads: int | None) -> torch.Tensor | None:
+    """``memory_readout`` through ``F.scaled_dot_product_attention`` restricted to the kernels that
+    work in blocks (flash, memory-efficient: no full score matrix), or None where none applies
+    (an older torch, values wider or narrower than the queries on the CPU kernel, a dtype it lacks).
+    Several value sets are not fused: they would need a joined copy of the values."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel  # torch >= 2.3
+    except ImportError:
+        return None
+    if values.shape[1] != queries.shape[1] or not (queries.dtype == memory.dtype == values.dtype):
+        return None
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        with warnings.catch_warnings(), sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            warnings.simplefilter("ignore")  # torch warns why each kernel does not apply before it raises
+            out = F.scaled_dot_product_attention(queries[None], memory[None], values[None], scale=1.0 / temperature)[0]
+    except RuntimeError:  # "No available kernel": take the blocked path
+        return None
+    finally:
+        torch.set_num_threads(before)
+    if out.requires_grad:
+        return F.normalize(out, dim=1)
+    return out.div_(out.norm(2, dim=1, keepdim=True).clamp_min(1e-12))  # exactly F.normalize, in place
 
 
 def memory_readouts(queries: torch.Tensor, memory: torch.Tensor, temperature: float, values: list[torch.Tensor],

@@ -1,5 +1,6 @@
 """mcrgraph plugin ``clap``: LAION-CLAP (default ``630k-fusion-best.pt``, fusion on, as the
-official C-MCR used) as an audio-text space. laion_clap is imported on first use."""
+official C-MCR used) as an audio-text space, run by laion_clap (the ``laion`` extra) or by
+transformers' ClapModel (``MCRGRAPH_CLAP_BACKEND``); either is imported on first use."""
 from __future__ import annotations
 
 import mcrgraph

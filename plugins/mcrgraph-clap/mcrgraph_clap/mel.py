@@ -1,15 +1,15 @@
-"""The two torchaudio transforms laion_clap's feature code uses, in plain torch.
+"""The two torchaudio transforms laion_clap's feature code uses, in plain torch (features.py).
 
 laion_clap computes its log-mel input with ``torchaudio.transforms.MelSpectrogram`` and
 ``AmplitudeToDB``; torchaudio has no release for the torch that open_clip's torchvision needs
-here, and laion_clap then fails with ``'NoneType' object has no attribute 'transforms'``. These
+here, and laion_clap's own feature code then fails with ``'NoneType' object has no attribute
+'transforms'``. These
 follow torchaudio's definitions (periodic Hann window, reflect padding, HTK mel scale, no
 filter normalisation; dB = 10 log10(max(x, 1e-10))); a test checks them against librosa with
 the settings laion_clap's own comments name."""
 from __future__ import annotations
 
 import math
-import types
 
 import torch
 
@@ -58,11 +58,3 @@ class AmplitudeToDB(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 10.0 * torch.log10(torch.clamp(x, min=1e-10))
-
-
-def install() -> None:
-    """Give laion_clap's feature module these transforms when torchaudio is missing."""
-    from laion_clap.training import data
-
-    if getattr(data, "torchaudio", None) is None:
-        data.torchaudio = types.SimpleNamespace(transforms=types.SimpleNamespace(MelSpectrogram=MelSpectrogram, AmplitudeToDB=AmplitudeToDB))

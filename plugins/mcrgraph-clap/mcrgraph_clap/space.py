@@ -1,15 +1,19 @@
 """The ``clap`` space: a LAION-CLAP model from a local checkpoint, the Hugging Face cache, or
 a seeded random init, built without the network (laion_clap's own constructor downloads
-roberta-base, and its tokenizer silently degrades offline)."""
+roberta-base, and its tokenizer silently degrades offline).
+
+Two backends run the same checkpoint: ``laion`` (laion_clap's own model code, what the papers
+used; the ``mcrgraph-clap[laion]`` extra) and ``transformers`` (``ClapModel`` with the checkpoint's
+keys converted, convert.py), which needs none of laion_clap's pins. Both read the same audio
+input (features.py) and tokens, and give the same embeddings to float rounding (tested), so the
+backend is not part of the fingerprint: caches and connectors made with one serve the other."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
-import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +25,9 @@ from mcrgraph.errors import ConnectorFileError
 from mcrgraph.pretrained import PretrainedMCR, check_texts
 from mcrgraph.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
-ENV_CHECKPOINT, ENV_TOKENIZER = "MCRGRAPH_CLAP_CHECKPOINT", "MCRGRAPH_CLAP_TOKENIZER"
+from .features import clip_features
+
+ENV_CHECKPOINT, ENV_TOKENIZER, ENV_BACKEND = "MCRGRAPH_CLAP_CHECKPOINT", "MCRGRAPH_CLAP_TOKENIZER", "MCRGRAPH_CLAP_BACKEND"
 HUB_REPO = "lukewys/laion_clap"  # where laion_clap's load_ckpt downloads its checkpoints from
 TOKENIZER_REPO = "FacebookAI/roberta-base"  # roberta-base's own repository (the old name redirects there)
 TOKENIZER_FILES = {"vocab.json": None, "merges.txt": None, "config.json": None}  # what RobertaTokenizer reads (~1.4 MB in all); sizes: ask the hub
@@ -43,7 +49,8 @@ class ClapConfig(BaseModel):
     name: str = Field("clap", description="the space's name in mcrgraph")
     checkpoint: str | None = Field("630k-fusion-best.pt", description="a released checkpoint's name (looked up in laion_clap's folder and the Hugging Face cache, downloaded when online) or a local file; None: seeded random init")
     fusion: bool | None = Field(None, description="feature fusion for clips over 10 s; None: on for the *fusion* checkpoints")
-    amodel: str = Field("HTSAT-tiny", description="audio encoder architecture (laion_clap's model configs)")
+    amodel: str = Field("HTSAT-tiny", description="audio encoder architecture (laion_clap's model configs; the transformers backend has HTSAT-tiny)")
+    backend: Literal["auto", "laion", "transformers"] = Field("auto", description="which code runs the model: laion_clap's, or transformers' ClapModel; auto: laion_clap when it is installed")
     tokenizer: str | None = Field(None, description="a folder with roberta-base's vocab.json and merges.txt; None: roberta-base from the Hugging Face cache")
     text_config: dict[str, Any] = Field(default_factory=dict, description="roberta config fields to override (tests use a 1-layer text branch); a checkpoint must match them")
     seed: int = Field(0, description="seeds the random init when checkpoint is None")
@@ -53,9 +60,20 @@ class ClapConfig(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides) -> "ClapConfig":
-        """Defaults, with ``MCRGRAPH_CLAP_CHECKPOINT`` (a file, a released name, or ``none``)
-        and ``MCRGRAPH_CLAP_TOKENIZER`` (a folder) applied."""
-        return cls(**{**env_overrides(checkpoint=ENV_CHECKPOINT, tokenizer=ENV_TOKENIZER), **overrides})
+        """Defaults, with ``MCRGRAPH_CLAP_CHECKPOINT`` (a file, a released name, or ``none``),
+        ``MCRGRAPH_CLAP_TOKENIZER`` (a folder) and ``MCRGRAPH_CLAP_BACKEND`` (laion, transformers) applied."""
+        return cls(**{**env_overrides(checkpoint=ENV_CHECKPOINT, tokenizer=ENV_TOKENIZER, backend=ENV_BACKEND), **overrides})
+
+    def resolved_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("laion_clap") is not None
+        except (ImportError, ValueError):  # a broken or blocked install counts as absent
+            found = False
+        return "laion" if found else "transformers"
 
     def use_fusion(self) -> bool:
         if self.fusion is not None:
@@ -135,41 +153,31 @@ class ClapMCR(PretrainedMCR):
         return self.config.checkpoint, self.config.seed
 
     def build(self):
-        """(model, model_cfg, tokenizer)."""
-        return _build(self.config)
+        """(model, backend, tokenizer)."""
+        backend = self.config.resolved_backend()
+        build = _build_transformers if backend == "transformers" else _build_laion
+        tokenizer = load_tokenizer(self.config)  # first: its offline trap is the likelier failure
+        return build(self.config), backend, tokenizer
 
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
-        model, model_cfg, tokenizer = self.parts()
+        model, backend, tokenizer = self.parts()
         with torch.inference_mode():
             if modality == "text":
                 tokens = tokenizer(check_texts(self.name, items), padding="max_length", truncation=True, max_length=CONTEXT, return_tensors="pt")
-                out = model.get_text_embedding({"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]})
+                ids, mask = tokens["input_ids"].to(self.config.device), tokens["attention_mask"].to(self.config.device)
+                if backend == "transformers":
+                    out = model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output
+                else:
+                    out = model.get_text_embedding({"input_ids": ids, "attention_mask": mask})
             else:
                 waves = parallel_map(lambda x: audio_wave(x, SAMPLE_RATE, default_sr=SAMPLE_RATE), list(items), self.config.workers)
-                feats = [_features(w, model_cfg["audio_cfg"], self.config.use_fusion()) for w in waves]
-                out = model.get_audio_embedding(feats)
+                feats = [clip_features(w, MAX_SAMPLES, self.config.use_fusion()) for w in waves]
+                if backend == "transformers":
+                    out = model.get_audio_features(input_features=torch.stack([f["mel_fusion"] for f in feats]).to(self.config.device),
+                                                   is_longer=torch.stack([f["longer"] for f in feats]).to(self.config.device)).pooler_output
+                else:
+                    out = model.get_audio_embedding(feats)
             return out.float().cpu()
-
-
-def _features(wave: np.ndarray, audio_cfg: dict, fusion: bool) -> dict:
-    """laion_clap's own feature code (int16 quantisation as its file path does; fusion picks
-    random chunks of long clips), with numpy's RNG seeded by the wave so that an item always
-    gives the same embedding, alone or in a batch."""
-    from laion_clap.training.data import float32_to_int16, get_audio_features, int16_to_float32
-
-    from .mel import install
-
-    install()
-    wave = int16_to_float32(float32_to_int16(wave))
-    seed = int.from_bytes(hashlib.sha256(wave.tobytes()).digest()[:4], "little")
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        return get_audio_features({}, torch.from_numpy(wave).float(), MAX_SAMPLES,
-                                  data_truncating="fusion" if fusion else "rand_trunc", data_filling="repeatpad",
-                                  audio_cfg=audio_cfg)
-    finally:
-        np.random.set_state(state)
 
 
 def _tokenizer_source(cfg: ClapConfig) -> str | None:
@@ -207,20 +215,33 @@ def load_tokenizer(cfg: ClapConfig):
     return tok
 
 
-def _build(cfg: ClapConfig):
+def _checkpoint_state(cfg: ClapConfig, where: str) -> tuple[Path | None, dict[str, torch.Tensor] | None]:
+    """(path, laion_clap state dict without ``module.``) of the configured checkpoint, fetched
+    when it is a released name not on disk; (None, None) for random init."""
+    path = cfg.checkpoint_file()
+    if cfg.checkpoint is not None and (path is None or not path.is_file()):
+        path = _download(cfg, where)
+    if path is None:
+        return None, None
+    try:
+        state = load_torch_weights(path)
+    except ConnectorFileError as e:
+        raise EncoderError(f"{where}: {e}") from None
+    return path, strip_prefix(state.get("state_dict", state), "module.")
+
+
+def _build_laion(cfg: ClapConfig):
     try:
         import laion_clap  # noqa: F401  (puts clap_module on sys.path)
         import clap_module.model as clap_model
         from clap_module import create_model
     except ImportError as e:
-        raise EncoderError(f"{cfg.name}: laion_clap is not installed ({e}); pip install laion_clap") from None
+        raise EncoderError(f"{cfg.name}: laion_clap is not installed ({e}); pip install 'mcrgraph-clap[laion]', "
+                           f"or set {ENV_BACKEND}=transformers") from None
     from transformers import RobertaConfig, RobertaModel
 
     where = f"{cfg.name} ({cfg.checkpoint or 'random init'})"
-    tokenizer = load_tokenizer(cfg)
-    path = cfg.checkpoint_file()
-    if cfg.checkpoint is not None and (path is None or not path.is_file()):
-        path = _download(cfg, where)
+    path, state = _checkpoint_state(cfg, where)
     roberta = RobertaConfig(**{**ROBERTA_BASE, **cfg.text_config})
 
     class OfflineRoberta:  # what CLAP's constructor calls; the weights come from the checkpoint
@@ -232,22 +253,46 @@ def _build(cfg: ClapConfig):
     clap_model.RobertaModel = OfflineRoberta
     try:
         with seeded(cfg.seed):
-            model, model_cfg = create_model(cfg.amodel, "roberta", precision="fp32", device="cpu",
-                                            enable_fusion=cfg.use_fusion(),
-                                            fusion_type="aff_2d" if cfg.use_fusion() else "None")
+            model, _ = create_model(cfg.amodel, "roberta", precision="fp32", device="cpu",
+                                    enable_fusion=cfg.use_fusion(),
+                                    fusion_type="aff_2d" if cfg.use_fusion() else "None")
     except (KeyError, RuntimeError) as e:
         raise EncoderError(f"{where}: laion_clap cannot build audio model {cfg.amodel!r} ({e})") from None
     finally:
         clap_model.RobertaModel = real
-    if path is not None:
-        try:
-            state = load_torch_weights(path)
-        except ConnectorFileError as e:
-            raise EncoderError(f"{where}: {e}") from None
-        state = strip_prefix(state.get("state_dict", state), "module.")
+    if state is not None:
         load_exact(model, state, f"{where}: {path}", ignore={"text_branch.embeddings.position_ids"})
-    model.eval().to(cfg.device)
-    return model, model_cfg, tokenizer
+    return model.eval().to(cfg.device)
+
+
+def hf_config(cfg: ClapConfig):
+    """transformers' ClapConfig for the architecture laion_clap builds from ``cfg``."""
+    from transformers import ClapConfig as HFClapConfig
+
+    if cfg.amodel != "HTSAT-tiny":
+        raise EncoderError(f"{cfg.name}: the transformers backend has the HTSAT-tiny audio tower only (every released "
+                           f"LAION-CLAP checkpoint), not {cfg.amodel!r}; set {ENV_BACKEND}=laion")
+    if not cfg.use_fusion():
+        raise EncoderError(f"{cfg.name}: the transformers backend runs the fusion checkpoints (630k-fusion-best.pt, as "
+                           f"C-MCR used); without fusion laion_clap computes its log-mel inside the model. Set {ENV_BACKEND}=laion")
+    text = {**ROBERTA_BASE, **cfg.text_config}
+    return HFClapConfig(text_config=text, audio_config={"enable_fusion": True, "fusion_type": "aff_2d"}, projection_dim=512)
+
+
+def _build_transformers(cfg: ClapConfig):
+    from transformers import ClapModel
+
+    from .convert import laion_to_hf
+
+    where = f"{cfg.name} ({cfg.checkpoint or 'random init'})"
+    hf = hf_config(cfg)
+    with seeded(cfg.seed):
+        model = ClapModel(hf)
+    path, state = _checkpoint_state(cfg, where)
+    if state is not None:
+        load_exact(model, laion_to_hf(state), f"{where}: {path}",
+                   ignore={"text_model.embeddings.position_ids", "text_model.embeddings.token_type_ids"})
+    return model.eval().to(cfg.device)
 
 
 def _download(cfg: ClapConfig, where: str) -> Path:

@@ -2,6 +2,7 @@
 seeded random init (tests and benchmarks)."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pickle
@@ -150,13 +151,18 @@ class ClipMCR(PretrainedMCR):
 
 
 def _dense_tokens(visual, pixels: torch.Tensor) -> torch.Tensor | None:
-    """(n, gh, gw, dim) projected patch tokens of an open_clip VisionTransformer (what its
-    ``output_tokens`` gives, through ``proj`` like the pooled token), or None for other towers."""
-    if not all(hasattr(visual, a) for a in ("_embeds", "transformer", "_pool", "proj", "grid_size")):
+    """(n, gh, gw, dim) projected patch tokens of an open_clip VisionTransformer, or None for
+    other towers. Through open_clip's public ``output_tokens`` route: the tower returns
+    ``(pooled, tokens)`` (the patch tokens after the final LayerNorm), and the tokens go through
+    ``proj`` like the pooled token. The flag is set on a shallow copy (parameters shared), so a
+    concurrent ``encode_image`` on the real tower still gets the pooled embedding alone."""
+    if not all(hasattr(visual, a) for a in ("output_tokens", "proj", "grid_size")):
         return None
     if getattr(visual, "attn_pool", None) is not None or visual.proj is None:
         return None
-    _, tokens = visual._pool(visual.transformer(visual._embeds(pixels)))
+    tower = copy.copy(visual)
+    tower.output_tokens = True
+    _, tokens = tower(pixels)
     gh, gw = visual.grid_size
     if tokens.shape[1] != gh * gw:
         return None
