@@ -7,10 +7,12 @@ from .hookspecs import hookimpl  # noqa: E402
 from .mcr import MCR  # noqa: E402
 from .errors import (  # noqa: E402
     AmbiguousPathError,
+    ChecksumError,
     ConfigError,
     ConnectorFileError,
     ConnectorMismatchError,
     DataError,
+    DownloadError,
     DuplicateMCRError,
     EncoderError,
     EncoderOutputError,
@@ -28,6 +30,7 @@ from .graph import MCRGraph, Path, graph  # noqa: E402
 from .tasks import Classification, Hit, classify, search  # noqa: E402
 from .localize import Heatmap, localize  # noqa: E402
 from .index import GalleryIndex  # noqa: E402
+from . import download, official  # noqa: E402,F401  (mcrgraph.official.fetch_official, mcrgraph.download.fetch)
 
 __all__ = [
     "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect",
@@ -35,4 +38,5 @@ __all__ = [
     "DuplicateMCRError", "EncoderError", "EncoderOutputError", "DataError", "ConnectorFileError",
     "ConnectorMismatchError", "StoreError", "NoPathError", "AmbiguousPathError", "ConfigError",
     "classify", "search", "Classification", "Hit", "localize", "Heatmap", "GalleryIndex",
+    "DownloadError", "ChecksumError",
 ]

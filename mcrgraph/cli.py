@@ -171,8 +171,14 @@ def _config_value(text: str):
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE", help="Any other method option, e.g. --set intra_weight=0.5 (docs/architecture.md lists them).")
 @click.option("--overwrite", is_flag=True, help="Replace a stored connector of the same name.")
 @click.option("--resume", is_flag=True, help="Continue a killed run of the same command from its last checkpoint.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="With no --items: take N items per role from the default recipe's corpora (default: the recipe's own, see docs/real-encoders.md).")
+@click.option("--dry-run", is_flag=True, help="Print what the default recipe would download, and about how much, then stop.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, precision, options, overwrite, resume, progress):
+@click.option("--official", is_flag=True, help="Instead of training, download the papers' released heads for this pair (C-MCR: "
+              "clip+clap via text, clip+ulip via image; Ex-MCR: clap or ulip into clip), check them, and import them.")
+def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, precision, options, overwrite, resume, limit,
+                dry_run, progress, official):
     """Train a connector between spaces A and B through the modality they share, and store the
     connected space: a space that covers the modalities of both (with --method ex-mcr, A's
     own coordinates, B mapped into them).
@@ -180,9 +186,29 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
     \b
     Example:
       mcrgraph connect clip clap --via text --items captions.txt \\
-          --memory image=images/ --memory audio=sounds/"""
+          --memory image=images/ --memory audio=sounds/
+      mcrgraph connect clip clap --via text --official"""
+    if official:
+        training = [flag for flag, value in (("--items", items), ("--memory", memory), ("--epochs", epochs), ("--batch-size", batch_size),
+                                             ("--lr", lr), ("--seed", seed), ("--set", options), ("--resume", resume),
+                                             ("--limit", limit)) if value]
+        if training:
+            raise click.UsageError(f"--official imports the released heads and trains nothing; drop {', '.join(training)}")
+        from .official import connect_official, official_kind, official_url
+
+        if dry_run:
+            kind = official_kind(a, b, via, method)[0]
+            out.print(f"would download {official_url(kind)} (checked against its git blob id) and import it as {kind}")
+            return
+        space = connect_official(a, b, via=via, method=method, name=name, overwrite=overwrite, progress=progress)
+        out.print(f"stored connector {space.name} (the official {space.card.method} heads; {' + '.join(space.parent_names())}; "
+                  f"{'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
+        return
+    from . import corpora
     from .connect import connect
 
+    if dry_run:
+        return _dry_run(a, b, via, method, limit, bool(items), bool(memory))
     cfg = {k: _config_value(v) for k, v in (parse_assignment(o, "--set") for o in options)}
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("seed", seed), ("device", device), ("precision", precision)):
         if value is not None:
@@ -194,7 +220,42 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
             mod, path = parse_assignment(m, "--memory")
             mems[mod] = read_items(path, mod.split("@")[0])
     via_items = read_items(items, via) if items else None
-    space = connect(a, b, via=via, items=via_items, memories=mems, method=method, name=name, config=cfg, overwrite=overwrite, resume=resume, progress=progress)
+    with corpora.options(limit=limit, progress=progress):
+        space = connect(a, b, via=via, items=via_items, memories=mems, method=method, name=name, config=cfg, overwrite=overwrite,
+                        resume=resume, progress=progress)
+    _report_connected(space)
+
+
+def _dry_run(a: str, b: str, via: str, method: str, limit: int | None, items_given: bool, memory_given: bool) -> None:
+    """What `connect` with no --items would fetch from the default recipe, and about how much."""
+    from .corpora import fetch_plan, human, leaf_space
+    from .recipes import find
+    from .registry import get_mcr
+
+    space_a, space_b = get_mcr(a), get_mcr(b)
+    plan = fetch_plan(space_a, space_b, via, limit)
+    if not plan:
+        out.print(f"no default recipe for {a} and {b} via {via}: nothing would be downloaded (give --items FILE)")
+        return
+    recipe = find(leaf_space(space_a, via), leaf_space(space_b, via), via, method)
+    if recipe is not None:
+        out.print(f"default recipe: {recipe.name} (as in the {recipe.paper} paper; docs/real-encoders.md)", markup=False)
+    total = 0
+    for what, estimates in plan:
+        given = items_given if "via items" in what else memory_given
+        if given:
+            out.print(f"{what}: given on the command line, nothing downloaded")
+            continue
+        out.print(f"{what}:", markup=False)
+        for e in estimates:
+            out.print(f"  {e.line()}", markup=False, soft_wrap=True)
+            total += e.bytes
+    if len(plan) == 1 and not memory_given:
+        out.print("memories: the recipe has none for both sides, so none are used (give --memory MOD=FILE for each side)", markup=False)
+    out.print(f"in all about {human(total)} to download; the cache ($MCRGRAPH_HOME/corpora) keeps it for later runs", markup=False)
+
+
+def _report_connected(space) -> None:
     out.print(f"stored connector {space.name} ({space.card.method}; {'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
     metrics = space.card.metrics
     if "val_r1" in metrics:
@@ -229,6 +290,42 @@ def import_official_cmd(file, kind, name, clip, leaf, overwrite):
               f"{'/'.join(space.modalities)}; {space.dim}-d) in {space.folder}")
 
 
+@cli.command("download")
+@click.argument("spaces", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Only list the files: what, from where, to where, how big, already here or not.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def download_cmd(spaces, dry_run, progress):
+    """Fetch the weights (and tokenizers) that the named spaces' plugins declare, into the
+    places the plugins read them from, so that this machine can work offline afterwards.
+    SPACES: clip, clap, ulip (any installed space whose plugin declares files), or all.
+
+    \b
+    Example:
+      mcrgraph download all --dry-run
+      mcrgraph download clip clap && mcrgraph plugins"""
+    from .download import human_size
+    from .encoder_weights import download_weights, plan_downloads
+
+    if dry_run:  # lines, not a table: addresses and paths are never cut
+        planned = plan_downloads(list(spaces), with_sizes=True)
+        for p in planned:
+            d = p.download
+            out.print(f"{p.space}: {d.what}, {human_size(p.size)}, {f'here: {p.local}' if p.local else 'to download'}\n"
+                      f"  from {d.address()}\n  to   {d.dest or 'the Hugging Face cache (' + (d.cache_dir or 'its default folder') + ')'}"
+                      + (f"\n  licence: {d.licence}" if d.licence else ""), soft_wrap=True, markup=False)
+        left = [p for p in planned if not p.local]
+        unknown = sum(p.size is None for p in left)
+        out.print(f"{len(left)} of {len(planned)} files to download" + (f", {human_size(sum(p.size or 0 for p in left))}" if left else "")
+                  + (f" and {unknown} of unknown size (offline?)" if unknown else ""))
+        return
+
+    def done(p):
+        out.print(f"{p.space}: {p.download.what} -> {p.local}", soft_wrap=True, markup=False)
+
+    download_weights(list(spaces), progress=progress, on_file=done)
+    out.print("done; `mcrgraph plugins` shows the weights present")
+
+
 def _cell(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -248,15 +345,38 @@ def eval_group():
     bundled world). Plugins add benchmarks here."""
 
 
+def _connect_flag(f):
+    return click.option("--connect", "join_first", is_flag=True,
+                        help="When no space covers the two modalities yet, first run the cheapest chain of connects on default items "
+                        "(each step printed), then answer through it.")(f)
+
+
+def planned(g, a: str, b: str, join_first: bool, progress: bool = True, **options):
+    """``g.plan(a, b)``, joining on demand first with ``join_first`` (printing each step)."""
+    if not join_first:
+        return g.plan(a, b)
+
+    def step(i, n, s):
+        err.print(f"step {i + 1}/{n}: {s.command()}", markup=False, highlight=False)
+
+    path = g.plan(a, b, connect=True, on_step=step, progress=progress, **options)
+    return path
+
+
 @cli.command("plan")
 @click.argument("a")
 @click.argument("b")
-def plan_cmd(a, b):
+@_connect_flag
+@click.option("--epochs", type=int, help="With --connect: training epochs of each connect (method default if omitted).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="With --connect: show progress bars.")
+def plan_cmd(a, b, join_first, epochs, progress):
     """Show which space compares modalities A and B (e.g. audio, or audio@clap), through which
-    chain of connectors. When none does yet, list the connect commands that would create one."""
+    chain of connectors. When none does yet, list the connect commands that would create one
+    (or, with --connect, run them)."""
     from .graph import graph
 
-    click.echo(graph().plan(a, b).describe())
+    options = {"epochs": epochs} if epochs is not None else {}
+    click.echo(planned(graph(), a, b, join_first, progress=progress, **options).describe())
 
 
 def _pairs(args: list[str]) -> dict[str, list[str]]:
@@ -269,8 +389,9 @@ def _pairs(args: list[str]) -> dict[str, list[str]]:
 
 
 @cli.command("similarity", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@_connect_flag
 @click.pass_context
-def similarity_cmd(ctx):
+def similarity_cmd(ctx, join_first):
     """Cosine similarity between items of two modalities: --MOD ITEM --MOD ITEM.
 
     Repeat a flag for more items; MOD may be pinned to a space (--text@clip "a dog").
@@ -282,7 +403,7 @@ def similarity_cmd(ctx):
 
     (ma, ia), (mb, ib) = _pairs(list(ctx.args)).items()
     g = graph()
-    path = g.plan(ma, mb)
+    path = planned(g, ma, mb, join_first)
     sim = g.similarity(ma, ia, mb, ib, path=path)
     out.print(f"path: {path.describe()}")
     table = Table(title_justify="left")
@@ -403,8 +524,9 @@ def _expand_items(modality: str, value: str) -> list[str]:
               help="Cosine similarities are multiplied by this before the softmax (CLIP's 100).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars while encoding.")
+@_connect_flag
 @click.pass_context
-def classify_cmd(ctx, labels_file, label_list, templates, top, logit_scale, as_json, progress):
+def classify_cmd(ctx, labels_file, label_list, templates, top, logit_scale, as_json, progress, join_first):
     """Zero-shot classification: the most probable labels of items of any modality, through the
     space where it meets text (one space, or connected ones). Items: --MODALITY ITEM, repeatable
     (MODALITY may be pinned: --image@clip). Probabilities are a softmax over the labels.
@@ -432,7 +554,7 @@ def classify_cmd(ctx, labels_file, label_list, templates, top, logit_scale, as_j
         raise click.UsageError("give the labels: --labels FILE (one per line) or --label NAME, repeated")
     labels = check_labels((read_labels(labels_file) if labels_file else []) + list(label_list))
     g = graph()
-    path = g.plan(modality, "text")
+    path = planned(g, modality, "text", join_first, progress=progress)
     results = classify(modality, items, labels, templates=list(templates) or None, top=top, path=path,
                        logit_scale=logit_scale, graph=g, progress=progress)
     if as_json:
@@ -491,8 +613,9 @@ def _search_flags(flags: list[tuple[str, str]], known: set[str]) -> tuple[str, l
 @click.option("--rerank", type=click.IntRange(min=1), default=None, metavar="N",
               help="With an approximate --index: score its first N candidates per query exactly (float32) and keep the "
               "best --top. Buys back recall (ivfpq's compressed rows lose most of it); the float32 gallery is kept.")
+@_connect_flag
 @click.pass_context
-def search_cmd(ctx, top, as_json, png, progress, index, rerank):
+def search_cmd(ctx, top, as_json, png, progress, index, rerank, join_first):
     """Retrieval: rank a gallery of one modality for queries of another (or the same), through
     the space where the two meet (one space, or connected ones).
 
@@ -518,7 +641,7 @@ def search_cmd(ctx, top, as_json, png, progress, index, rerank):
     g = graph()
     known = {m for _, a in g.nx.nodes(data=True) for m in a["modalities"]}
     qm, queries, gm, gallery = _search_flags(_modality_flags(list(ctx.args), "--audio q.wav --images photos/"), known)
-    path = g.plan(qm, gm)
+    path = planned(g, qm, gm, join_first, progress=progress)
     results = search(qm, queries, gm, gallery, top=top, path=path, graph=g, progress=progress, index=index, rerank=rerank)
     if png:
         from .drawing import draw_retrieval

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from . import connectors, plugins
+from . import connectors, corpora, plugins
 from .version import __version__
 from .card import ConnectorCard, DataRef, SpaceRef
 from .checkpoints import Checkpointer
@@ -79,7 +79,8 @@ def connect(
     if items is None:
         items = _default(space_a, via, "via") or _default(space_b, via, "via")
         if items is None:
-            raise DataError(f"give items of {via!r} to connect on (--items FILE); no plugin offers defaults for {space_a.name!r} or {space_b.name!r}")
+            raise DataError(f"give items of {via!r} to connect on (--items FILE); no plugin offers defaults for {space_a.name!r} or {space_b.name!r}"
+                            + corpora.why_no_defaults(space_a, space_b, via))
         if memories is None:
             memories = _default_memories(space_a, space_b, via)
     sides = _assign_memories(space_a, space_b, via, memories or {})

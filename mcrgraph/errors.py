@@ -63,3 +63,12 @@ class AmbiguousPathError(MCRGraphError):
     def __init__(self, message, pins=()):
         super().__init__(message)
         self.pins = list(pins)
+
+
+class DownloadError(MCRGraphError):
+    """A file could not be downloaded (offline, refused, cut too often); the message names
+    the address and where to put a copy fetched by hand."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file's digest differs from the one expected; nothing was kept."""

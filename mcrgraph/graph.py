@@ -3,7 +3,7 @@ overlap edges, ``derived`` edges from a connected space to the two it joins. Pla
 (planner.py) and similarity are plain functions over it, wrapped as methods for convenience."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import networkx as nx
 import torch
@@ -11,10 +11,10 @@ import torch
 from . import lineage
 from .connected import ConnectedMCR
 from .encoding import embed
-from .errors import ConfigError
+from .errors import ConfigError, DataError, NoPathError
 from .mcr import MCR, split_pin
 from .methods import get_method
-from .planner import Path, Weight, pin_for, plan, suggest  # noqa: F401 - re-exported
+from .planner import Path, Step, Weight, chain, pin_for, plan, suggest  # noqa: F401 - re-exported
 from .registry import get_mcr, list_mcrs
 
 
@@ -36,8 +36,15 @@ class MCRGraph:
     def path_for(self, a: str, b: str, path: Path | None = None, weight: Weight = None) -> tuple[Path, str, str]:
         return path_for(self.nx, a, b, path, weight)
 
-    def plan(self, a: str, b: str, weight: Weight = None) -> Path:
-        return plan(self.nx, a, b, weight=weight)
+    def plan(self, a: str, b: str, weight: Weight = None, connect: bool = False, **options: Any) -> Path:
+        """Where ``a`` and ``b`` meet (planner.plan). With ``connect=True``, when no space
+        covers both yet, first run the cheapest chain of connects on default items (``join``;
+        ``options`` go to each connect); this graph then holds the new spaces."""
+        if not connect:
+            return plan(self.nx, a, b, weight=weight)
+        path = join(self.nx, a, b, weight=weight, **options)
+        self.nx = build(list_mcrs())
+        return path
 
     def similarity(self, a: str, items_a: Sequence[Any], b: str, items_b: Sequence[Any], *, path: Path | None = None, weight: Weight = None, progress: bool = False) -> torch.Tensor:
         return similarity(self.nx, a, items_a, b, items_b, path=path, weight=weight, progress=progress)
@@ -84,6 +91,34 @@ def build(mcrs: Sequence[MCR]) -> nx.MultiGraph:
             for m in sorted(set(g.nodes[u]["modalities"]) & set(g.nodes[v]["modalities"])):
                 g.add_edge(u, v, key=m, kind="overlap", via=m, trained=(frozenset((u, v)), m) in trained)
     return g
+
+
+def join(g: nx.MultiGraph, a: str, b: str, *, weight: Weight = None, on_step: Callable[[int, int, Step], None] | None = None,
+         progress: bool = False, **options: Any) -> Path:
+    """The path comparing ``a`` and ``b``, creating it first when none exists: each step of the
+    cheapest chain (planner.chain) is trained by ``connect`` on the plugins' default items
+    (``options`` go to every connect, e.g. ``epochs=5``) and stored, one after another.
+    ``on_step(i, n, step)`` is called before step i of n. When a space already covers both,
+    nothing is trained. DataError, before anything is trained, when a step has no default items."""
+    from .connect import connect
+
+    try:
+        return plan(g, a, b, weight=weight)
+    except NoPathError as e:
+        if not e.steps:
+            raise
+    steps = chain(g, a, b)
+    lacking = [s for s in steps if not s.defaults]
+    if lacking:
+        s = lacking[0]
+        raise DataError(f"cannot join {a} and {b} on demand: step {steps.index(s) + 1} of {len(steps)} ({s.a} with {s.b} via "
+                        f"{s.via}) has no default items of {s.via} from any plugin; run the chain with your own items:\n"
+                        + "\n".join(f"  {t.command()}" for t in steps))
+    for i, step in enumerate(steps):
+        if on_step:
+            on_step(i, len(steps), step)
+        connect(step.a, step.b, via=step.via, progress=progress, **options)
+    return plan(build(list_mcrs()), a, b, weight=weight)
 
 
 def space(g: nx.MultiGraph, name: str) -> MCR:

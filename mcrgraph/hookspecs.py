@@ -41,3 +41,13 @@ def item_picture(item: Any) -> Optional["numpy.ndarray"]:  # noqa: F821
     """The picture an image item of the plugin's own kind shows (such as a bundled id,
     ``mini:heldout/image/800``), as uint8 (H, W, 3) RGB, for drawing under a heat map. Return
     None for any item that is not one of the plugin's."""
+
+
+@hookspec
+def weights_downloads(mcr: "MCR") -> Optional[Sequence["Download"]]:  # noqa: F821
+    """The files ``mcr`` (one of the plugin's own spaces, as configured) reads its weights
+    and tokenizer from, each a ``mcrgraph.download.Download``: what it is, where it comes from
+    (a URL, or a file of a Hugging Face hub repository), where it goes (the place the space
+    looks it up, so that it works offline afterwards), and what is known of its size, digest
+    and licence. ``mcrgraph download <space>`` fetches them; ``--dry-run`` lists them. Return
+    None for spaces that are not the plugin's, or that need no files (random init)."""

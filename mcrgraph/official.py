@@ -12,10 +12,14 @@ L2-normalised, and BatchNorm runs with its stored statistics:
 - ``ex_clap.pt`` / ``ex_ulip.pt``: CLIP is the frozen base; the leaf's (CLAP audio, ULIP 3d)
   embedding goes through ``Head1`` = Linear(512, 512), then ``Head2`` = two stacked
   Linear-BN-ReLU-Linear-BN blocks (``mlp1``, ``mlp2``). No normalisation between them.
+
+``fetch_official`` downloads a released file from its repository (checked against its git blob
+id) and ``connect_official`` imports it for a pair of spaces (``mcrgraph connect --official``).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,22 +63,28 @@ class Kind:
     config: dict[str, Any]
     keys: dict[str, str]  # official key -> our key
     about: str
+    repo: str = ""  # the GitHub repository that publishes the file, under checkpoints/
+    blob_id: str = ""  # the file's git blob id there
 
 
 KINDS: dict[str, Kind] = {
     "clap-clip": Kind("clap_clip.pt", "c-mcr", "clap", "text", {"layers": 2, "hidden_factor": 2},
                       {**_mlp("Head_B", "a.net"), **_mlp("Head_A", "b.net")},
-                      "C-MCR, CLIP (ViT-B/32) <-> CLAP (630k-fusion-best), connected via text"),
+                      "C-MCR, CLIP (ViT-B/32) <-> CLAP (630k-fusion-best), connected via text",
+                      "MCR-PEFT/C-MCR", "61099f73eabf34a1f8da2ab11ffdd87db95b20b3"),
     "ulip-clip": Kind("ulip_clip.pt", "c-mcr", "ulip", "image", {"layers": 1, "bn_relu": True},
                       {**_linear("Head_A.net.0", "a.net.0"), **_bn("Head_A.net.1", "a.net.1"),
                        **_linear("Head_B.net.0", "b.net.0"), **_bn("Head_B.net.1", "b.net.1")},
-                      "C-MCR, CLIP (ViT-B/32) <-> ULIP-2 (PointBERT), connected via image"),
+                      "C-MCR, CLIP (ViT-B/32) <-> ULIP-2 (PointBERT), connected via image",
+                      "MCR-PEFT/C-MCR", "350a714d9eef411985e353ba0306b885196f2610"),
     "ex-clap": Kind("ex_clap.pt", "ex-mcr", "clap", "text", {"layers": 2, "hidden_factor": 2, "blocks": 2, "f1_normalize": False},
                     {**_linear("Head1", "ext.f1"), **_mlp("Head2.mlp1", "ext.fm.net"), **_mlp("Head2.mlp2", "ext.fm.net", first=5)},
-                    "Ex-MCR, CLAP (630k-fusion-best) extended into CLIP (ViT-B/32)"),
+                    "Ex-MCR, CLAP (630k-fusion-best) extended into CLIP (ViT-B/32)",
+                    "MCR-PEFT/Ex-MCR", "f85c9a202324d9374c71b032fd9f42a9c818cf87"),
     "ex-ulip": Kind("ex_ulip.pt", "ex-mcr", "ulip", "image", {"layers": 2, "hidden_factor": 2, "blocks": 2, "f1_normalize": False},
                     {**_linear("Head1", "ext.f1"), **_mlp("Head2.mlp1", "ext.fm.net"), **_mlp("Head2.mlp2", "ext.fm.net", first=5)},
-                    "Ex-MCR, ULIP-2 (PointBERT) extended into CLIP (ViT-B/32)"),
+                    "Ex-MCR, ULIP-2 (PointBERT) extended into CLIP (ViT-B/32)",
+                    "MCR-PEFT/Ex-MCR", "50b8eff07c85a0cd1084de54537282deffe04567"),
 }
 
 
@@ -86,9 +96,7 @@ def import_official(path: str | Path, kind: str, name: str | None = None, clip: 
     from .connected import ConnectedMCR
     from .registry import get_mcr
 
-    if kind not in KINDS:
-        raise ConfigError(f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
-    k = KINDS[kind]
+    k = _kind(kind)
     path = Path(path).expanduser()
     raw = load_torch_weights(path)  # weights_only=True: a file with code in it is refused
     state = strip_prefix(raw, "module.")  # saved from DataParallel
@@ -147,3 +155,115 @@ def _check_keys(state: dict[str, Any], k: Kind, kind: str, path: Path) -> None:
         if value.shape[0] != want:
             raise ConnectorFileError(f"{path}: {key} has shape {tuple(value.shape)}; the official heads are {DIM}-d")
 
+
+# -- fetching the released files ------------------------------------------------------------
+URL_ENV = "MCRGRAPH_OFFICIAL_URL"  # a mirror (or a test server) laid out as raw.githubusercontent.com
+GITHUB_RAW = "https://raw.githubusercontent.com"
+GITHUB_LFS = "https://media.githubusercontent.com/media"  # where GitHub serves a Git LFS file's bytes
+BRANCH = "main"
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+
+
+def official_url(kind: str) -> str:
+    """Where the released ``kind`` file is: ``<base>/<repo>/main/checkpoints/<file>``, base
+    raw.githubusercontent.com or ``$MCRGRAPH_OFFICIAL_URL``."""
+    k = _kind(kind)
+    base = (os.environ.get(URL_ENV) or GITHUB_RAW).rstrip("/")
+    return f"{base}/{k.repo}/{BRANCH}/checkpoints/{k.file}"
+
+
+def official_dir() -> Path:
+    """Where downloaded official files are kept: ``<store>/official``."""
+    from .store import home
+
+    return home() / "official"
+
+
+def fetch_official(kind: str, progress: bool = True) -> Path:
+    """The released ``kind`` file on this machine, downloaded once into ``official_dir()``
+    and checked against its git blob id (a file there that already matches is used with no
+    transfer). Should the repository keep the file in Git LFS, the blob id checks the pointer
+    git holds, and the bytes are then fetched from GitHub's LFS address and checked against
+    the sha256 and size the pointer names."""
+    from .download import fetch
+
+    k = _kind(kind)
+    dest = official_dir() / k.file
+    pointer = dest.with_name(k.file + ".lfs-pointer")
+    if not pointer.is_file():
+        fetch(official_url(kind), dest, blob_id=k.blob_id, progress=progress)
+        if not _is_lfs_pointer(dest):
+            return dest
+        os.replace(dest, pointer)  # verified by its blob id; the real bytes come next
+    oid, size = _read_lfs_pointer(pointer)
+    base = os.environ.get(URL_ENV)
+    url = f"{base.rstrip('/')}/lfs/{k.repo}/{BRANCH}/checkpoints/{k.file}" if base else f"{GITHUB_LFS}/{k.repo}/{BRANCH}/checkpoints/{k.file}"
+    path = fetch(url, dest, sha256=oid, progress=progress)
+    if path.stat().st_size != size:
+        raise ConnectorFileError(f"{path}: {path.stat().st_size} bytes, but its Git LFS pointer says {size}")
+    return path
+
+
+def connect_official(a: str, b: str, via: str | None = None, method: str = "c-mcr", name: str | None = None,
+                     overwrite: bool = False, progress: bool = True):
+    """``connect(a, b, via, method)`` answered with the papers' released heads instead of
+    training: downloads (once) and imports the official file for that pair. C-MCR joins CLIP
+    with CLAP (via text) or ULIP (via image), either order; Ex-MCR extends CLAP or ULIP into
+    CLIP, so ``a`` is CLIP."""
+    kind, clip, leaf = official_kind(a, b, via, method)
+    return import_official(fetch_official(kind, progress=progress), kind, name=name, clip=clip, leaf=leaf, overwrite=overwrite)
+
+
+FAMILIES = {"clip": "open_clip", "clap": "laion_clap", "ulip": "ulip-pointbert"}  # what each plugin's spaces say they are
+
+
+def official_kind(a: str, b: str, via: str | None, method: str) -> tuple[str, str, str]:
+    """(kind, the CLIP space, the leaf space) of the released heads that connect ``a`` and
+    ``b``; ConfigError naming the released pairs when there are none."""
+    role = {name: _role(name) for name in (a, b)}
+    released = ("released heads: C-MCR clip+clap --via text, clip+ulip --via image; "
+                "Ex-MCR (--method ex-mcr, CLIP first) clip clap --via text, clip ulip --via image")
+    clip = next((n for n in (a, b) if role[n] == "clip"), None)
+    leaf = next((n for n in (a, b) if n != clip and role[n] in ("clap", "ulip")), None)
+    if clip is None or leaf is None:
+        raise ConfigError(f"no official heads connect {a!r} and {b!r} ({released})")
+    if method == "ex-mcr" and a != clip:
+        raise ConfigError(f"the official Ex-MCR heads extend {leaf} into CLIP, the base: put it first "
+                          f"(mcrgraph connect {clip} {leaf} --method ex-mcr --official)")
+    kind = ({"c-mcr": "{}-clip", "ex-mcr": "ex-{}"}.get(method) or "").format(role[leaf])
+    if kind not in KINDS:
+        raise ConfigError(f"no official heads for method {method!r} ({released})")
+    if via is not None and via != KINDS[kind].via:
+        raise ConfigError(f"the official {KINDS[kind].file} connects {clip} and {leaf} via {KINDS[kind].via}, not {via}")
+    return kind, clip, leaf
+
+
+def _role(name: str) -> str | None:
+    """Which official encoder space ``name`` is: by name, else by its plugin's family."""
+    if name in FAMILIES:
+        return name
+    from .registry import get_mcr
+
+    family = getattr(get_mcr(name), "family", None)
+    return next((role for role, fam in FAMILIES.items() if fam == family), None)
+
+
+def _kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    return KINDS[kind]
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    if path.stat().st_size > 1024:
+        return False
+    with open(path, "rb") as f:
+        return f.read(len(LFS_POINTER)) == LFS_POINTER
+
+
+def _read_lfs_pointer(path: Path) -> tuple[str, int]:
+    fields = dict(line.split(" ", 1) for line in path.read_text().splitlines() if " " in line)
+    oid, size = fields.get("oid", ""), fields.get("size", "")
+    if not oid.startswith("sha256:") or not size.isdigit():
+        raise ConnectorFileError(f"{path} is a Git LFS pointer mcrgraph cannot read (oid {oid!r}, size {size!r})")
+    return oid[len("sha256:"):], int(size)

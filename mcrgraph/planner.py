@@ -184,8 +184,34 @@ def pin_for(modality: str, node: str) -> str:
     return base if pin in (None, node) else modality
 
 
+@dataclass(frozen=True)
+class Step:
+    """One connect of a chain: ``a`` (a space, or the name the previous step's result will
+    have) joined to space ``b`` through ``via``; ``defaults`` says whether a plugin offers
+    default items of ``via`` for it (else the user must give them)."""
+
+    a: str
+    b: str
+    via: str
+    defaults: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.a}+{self.b}"
+
+    def command(self) -> str:
+        items = "" if self.defaults else f" --items {self.via.upper()}_ITEMS"
+        return f"mcrgraph connect {self.a} {self.b} --via {self.via}{items}"
+
+
 def suggest(g: nx.MultiGraph, a: str, b: str) -> list[str]:
     """The fewest ``mcrgraph connect`` commands that would create a node covering a and b."""
+    return [s.command() for s in chain(g, a, b)]
+
+
+def chain(g: nx.MultiGraph, a: str, b: str) -> list[Step]:
+    """The fewest connects that would create a node covering a and b, in order; each step
+    joins the previous one's result to the next space ([] when no chain links them)."""
     (ba, pa), (bb, pb) = split_pin(a), split_pin(b)
     h = nx.Graph()
     for u, v, attrs in g.edges(data=True):
@@ -209,12 +235,17 @@ def suggest(g: nx.MultiGraph, a: str, b: str) -> list[str]:
             best = min(best, rank(r[1:-1])) if best else rank(r[1:-1])
     except nx.NetworkXNoPath:
         return []
-    route = best[3]
+    route = list(best[3])
+    vias = [h.edges[u, v]["via"] for u, v in zip(route, route[1:])]
+    if len(route) > 2 and vias[1] not in g.nodes[route[0]]["modalities"]:
+        # the first two spaces in the order that reads as built: the one the next step goes
+        # through first ((clip+clap)+ulip, not (clap+clip)+ulip)
+        route[0], route[1] = route[1], route[0]
     steps, current = [], route[0]
-    for prev, nxt in zip(route, route[1:]):
-        via = h.edges[prev, nxt]["via"]
-        items = "" if _offers_defaults(g, (prev, nxt), via) else f" --items {via.upper()}_ITEMS"
-        steps.append(f"mcrgraph connect {current} {nxt} --via {via}{items}")
+    for i, (nxt, via) in enumerate(zip(route[1:], vias)):
+        # the spaces that exist now and hold via: the next one, and those the chain so far is built from
+        built = [n for n in route[: i + 1] if via in g.nodes[n]["modalities"]]
+        steps.append(Step(current, nxt, via, _offers_defaults(g, (*built, nxt), via)))
         current = f"{current}+{nxt}"
     return steps
 

@@ -23,6 +23,7 @@ DEFAULT_PLUGINS = (
     "mcrgraph.default_plugins.synthetic",
     "mcrgraph.default_plugins.synthetic_eval",
     "mcrgraph.default_plugins.datasets",
+    "mcrgraph.default_plugins.recipes",
 )
 ENTRY_POINT_GROUP = "mcrgraph"
 

@@ -7,11 +7,12 @@ import sys
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, desc: str, unit: str = "it", enabled: bool = True):
+def progress_bar(total: int | None, desc: str, unit: str = "it", enabled: bool = True, **options):
+    """A tqdm bar; ``options`` go to tqdm (``unit_scale=True`` for bytes, ``initial=``)."""
     from tqdm.auto import tqdm
 
     disable = not enabled or (os.environ.get("CI") == "true" and not sys.stderr.isatty())
-    bar = tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, dynamic_ncols=True, **options)
     try:
         yield bar
     finally:

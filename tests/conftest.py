@@ -78,6 +78,16 @@ import collections  # noqa: E402
 FUZZ_CASES: collections.Counter = collections.Counter()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked online run only when asked for (-m online): nothing else touches the network."""
+    if "online" in (config.getoption("markexpr") or "").replace("not online", ""):
+        return
+    skip = pytest.mark.skip(reason="reaches the internet; run with: pytest -m online")
+    for item in items:
+        if "online" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_terminal_summary(terminalreporter):
     if FUZZ_CASES:
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_CASES.items()))

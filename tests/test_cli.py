@@ -74,7 +74,7 @@ def test_graph_table_json_and_png(run, fakes, tmp_path):
     (["connect", "fa", "nope", "--via", "text"], "no space named 'nope'"),
     (["connect", "fa", "fb", "--via", "text", "--items", "missing.txt"], "items file 'missing.txt' does not exist"),
     (["connect", "fa", "fb", "--via", "text", "--memory", "image"], "--memory takes KEY=VALUE"),
-    (["plan", "audio", "3d"], "mcrgraph connect fb fa --via text"),
+    (["plan", "audio", "3d"], "mcrgraph connect fa fb --via text"),
     (["plan", "taste", "audio"], "no space has modality 'taste'"),
     (["connectors", "show", "nope"], "no stored connector named 'nope'"),
     (["similarity", "--audio", "k1"], "exactly two modalities"),

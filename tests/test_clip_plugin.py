@@ -144,7 +144,7 @@ def test_listed_by_the_cli_without_loading_weights():
     r = CliRunner().invoke(cli, ["plugins"])
     assert r.exit_code == 0
     assert "clip (image/text, 512-d, WEIGHTS MISSING)" in r.output
-    assert "clip: weights missing; run once online to download ViT-B-32 / 'openai', or set MCRGRAPH_CLIP_PRETRAINED=" in r.output
+    assert "clip: weights missing; run `mcrgraph download clip` where you are online (ViT-B-32 / 'openai'), or set MCRGRAPH_CLIP_PRETRAINED=" in r.output
     assert "entry point (mcrgraph-clip)" in r.output
     data = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
     space = next(p for p in data if p["name"] == "clip")["spaces"][0]

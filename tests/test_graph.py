@@ -55,8 +55,8 @@ def test_no_path_lists_connect_commands(only_fakes):
     with pytest.raises(mcrgraph.NoPathError) as e:
         mcrgraph.graph().plan("audio", "3d")
     assert e.value.steps == [
-        "mcrgraph connect fb fa --via text --items TEXT_ITEMS",
-        "mcrgraph connect fb+fa fc --via image --items IMAGE_ITEMS",
+        "mcrgraph connect fa fb --via text --items TEXT_ITEMS",  # fa first: the next step goes through its image
+        "mcrgraph connect fa+fb fc --via image --items IMAGE_ITEMS",
     ]
     assert "no trained space covers audio and 3d" in str(e.value)
 

@@ -14,9 +14,11 @@ ROOT = pathlib.Path(mcrgraph.__file__).parent
 # index sits in core (it needs only base modules) so that methods.readout can search keys through it.
 LAYERS = {
     "base": ["errors", "mcr", "hookspecs", "version", "files", "progress", "fingerprint", "card", "store", "lineage",
-             "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud"],
+             "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud",
+             "download"],
     "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
-             "graph", "planner", "official", "pretrained", "index", "methods.readout"],
+             "graph", "planner", "official", "pretrained", "encoder_weights",
+             "recipes", "corpora", "index", "methods.readout"],
     "tasks": ["tasks", "localize", "datasets", "distributed"],
     "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
 }

@@ -12,3 +12,8 @@ __all__ = ["ClapConfig", "ClapMCR"]
 @mcrgraph.hookimpl
 def register_mcrs(register):
     register(ClapMCR(ClapConfig.from_env()))
+
+
+@mcrgraph.hookimpl
+def weights_downloads(mcr):
+    return mcr.downloads() if isinstance(mcr, ClapMCR) else None

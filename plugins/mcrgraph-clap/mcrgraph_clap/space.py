@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcrgraph.download import Download
 from mcrgraph.errors import EncoderError
 from mcrgraph.media import audio_wave, parallel_map
 from mcrgraph.safeload import load_torch_weights
@@ -22,6 +23,8 @@ from mcrgraph.weights import env_overrides, hub_cached, load_exact, missing_weig
 
 ENV_CHECKPOINT, ENV_TOKENIZER = "MCRGRAPH_CLAP_CHECKPOINT", "MCRGRAPH_CLAP_TOKENIZER"
 HUB_REPO = "lukewys/laion_clap"  # where laion_clap's load_ckpt downloads its checkpoints from
+TOKENIZER_REPO = "FacebookAI/roberta-base"  # roberta-base's own repository (the old name redirects there)
+TOKENIZER_FILES = {"vocab.json": None, "merges.txt": None, "config.json": None}  # what RobertaTokenizer reads (~1.4 MB in all); sizes: ask the hub
 RELEASED = {"630k-best.pt": False, "630k-audioset-best.pt": False, "630k-fusion-best.pt": True, "630k-audioset-fusion-best.pt": True}
 SAMPLE_RATE = 48_000
 MAX_SAMPLES = 480_000  # 10 s: longer clips are fused (fusion on) or cropped, shorter ones repeat-padded
@@ -97,6 +100,23 @@ class ClapMCR(PretrainedMCR):
         f = cfg.checkpoint_file()
         return f is not None and f.is_file() and _tokenizer_source(cfg) is not None
 
+    def downloads(self) -> list[Download]:
+        """The released checkpoint (from laion_clap's hub repository, into the hub cache that
+        ``checkpoint_file`` reads) and roberta-base's tokenizer files (likewise), unless a local
+        file or folder is configured instead."""
+        cfg = self.config
+        out = []
+        local = cfg.checkpoint is not None and Path(cfg.checkpoint).expanduser().is_file()
+        if cfg.checkpoint in RELEASED and not local:
+            out.append(Download(f"LAION-CLAP {cfg.checkpoint}", repo_id=HUB_REPO, filename=cfg.checkpoint,
+                                licence="CC0-1.0 (the hub repository's model card)",
+                                hint=f"or set {ENV_CHECKPOINT}=/path/to/{cfg.checkpoint}"))
+        if cfg.tokenizer is None and cfg.checkpoint is not None:
+            out += [Download(f"roberta-base tokenizer ({name})", repo_id=TOKENIZER_REPO, filename=name, size=size,
+                             licence="MIT (roberta-base)", hint=f"or set {ENV_TOKENIZER}=/path/to/roberta-base (a folder with vocab.json and merges.txt)")
+                    for name, size in TOKENIZER_FILES.items()]
+        return out
+
     def weights_hint(self) -> str | None:
         cfg = self.config
         need = []
@@ -105,7 +125,7 @@ class ClapMCR(PretrainedMCR):
             need.append(f"{ENV_CHECKPOINT}=/path/to/{cfg.checkpoint}")
         if _tokenizer_source(cfg) is None:
             need.append(f"{ENV_TOKENIZER}=/path/to/roberta-base (vocab.json, merges.txt)")
-        return "set " + " and ".join(need) + ", or run once online" if need else None
+        return "set " + " and ".join(need) + f", or run `mcrgraph download {self.name}` where you are online" if need else None
 
     def architecture(self) -> str:
         cfg = self.config
@@ -155,7 +175,7 @@ def _features(wave: np.ndarray, audio_cfg: dict, fusion: bool) -> dict:
 def _tokenizer_source(cfg: ClapConfig) -> str | None:
     if cfg.tokenizer:
         return cfg.tokenizer if Path(cfg.tokenizer, "vocab.json").is_file() else None
-    found = hub_cached("roberta-base", "vocab.json") or hub_cached("FacebookAI/roberta-base", "vocab.json")
+    found = hub_cached("roberta-base", "vocab.json") or hub_cached(TOKENIZER_REPO, "vocab.json")
     return str(Path(found).parent) if found else None
 
 

@@ -12,3 +12,8 @@ __all__ = ["ClipConfig", "ClipMCR"]
 @mcrgraph.hookimpl
 def register_mcrs(register):
     register(ClipMCR(ClipConfig.from_env()))
+
+
+@mcrgraph.hookimpl
+def weights_downloads(mcr):
+    return mcr.downloads() if isinstance(mcr, ClipMCR) else None

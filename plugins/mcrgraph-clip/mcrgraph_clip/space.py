@@ -12,12 +12,17 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcrgraph.download import Download
 from mcrgraph.errors import EncoderError
 from mcrgraph.pretrained import PretrainedMCR, check_texts
 from mcrgraph.media import pil_image, prefetched
 from mcrgraph.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_MODEL, ENV_PRETRAINED = "MCRGRAPH_CLIP_MODEL", "MCRGRAPH_CLIP_PRETRAINED"
+SAFE_WEIGHTS = "open_clip_model.safetensors"  # what open_clip asks the hub for first (then open_clip_pytorch_model.bin)
+# sizes the hub lists, so that `mcrgraph download --dry-run` can say them offline
+HUB_SIZES = {("timm/vit_base_patch32_clip_224.openai", SAFE_WEIGHTS): 605_000_000}
+LICENCE = "OpenAI CLIP weights (MIT, github.com/openai/CLIP); hub copy by timm, marked Apache-2.0"
 
 
 class ClipConfig(BaseModel):
@@ -71,8 +76,31 @@ class ClipMCR(PretrainedMCR):
             return local.is_file()
         return _cached_tag_file(cfg) is not None
 
+    def downloads(self) -> list[Download]:
+        """The weights file open_clip would fetch for this model and tag, into the cache it
+        (and ``weights_present``) reads; none for random init or a local file."""
+        cfg = self.config
+        if cfg.pretrained is None or cfg.local_file() is not None or cfg.architecture is not None:
+            return []
+        import open_clip
+
+        pcfg = open_clip.get_pretrained_cfg(cfg.model, cfg.pretrained)
+        what = f"CLIP {cfg.model} ({cfg.pretrained}) weights"
+        hint = f"or set {ENV_PRETRAINED}=/path/to/open_clip_pytorch_model.bin"
+        if pcfg.get("hf_hub"):
+            repo, filename = os.path.split(pcfg["hf_hub"])
+            known = HUB_SIZES.get((repo, filename or SAFE_WEIGHTS))
+            return [Download(what, repo_id=repo, filename=filename or SAFE_WEIGHTS, cache_dir=cfg.cache_dir, size=known,
+                             licence=LICENCE, hint=hint)]
+        if pcfg.get("url"):
+            url = pcfg["url"]
+            folder = Path(cfg.cache_dir or Path.home() / ".cache" / "clip")
+            digest = url.split("/")[-2] if "openaipublic" in url and len(url.split("/")[-2]) == 64 else None  # OpenAI's URLs carry the sha256
+            return [Download(what, url=url, dest=folder / os.path.basename(url), sha256=digest, licence=LICENCE, hint=hint)]
+        return []
+
     def weights_hint(self) -> str | None:
-        return (f"run once online to download {self.config.model} / {self.config.pretrained!r}, "
+        return (f"run `mcrgraph download {self.name}` where you are online ({self.config.model} / {self.config.pretrained!r}), "
                 f"or set {ENV_PRETRAINED}=/path/to/open_clip_pytorch_model.bin")
 
     def architecture(self) -> str:

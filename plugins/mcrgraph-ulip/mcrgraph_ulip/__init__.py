@@ -13,3 +13,8 @@ __all__ = ["PointBertConfig", "TextConfig", "UlipConfig", "UlipMCR"]
 @mcrgraph.hookimpl
 def register_mcrs(register):
     register(UlipMCR(UlipConfig.from_env()))
+
+
+@mcrgraph.hookimpl
+def weights_downloads(mcr):
+    return mcr.downloads() if isinstance(mcr, UlipMCR) else None

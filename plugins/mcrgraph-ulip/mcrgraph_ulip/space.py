@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 import mcrgraph
+from mcrgraph.download import Download
 from mcrgraph.errors import ConnectorFileError, EncoderError
 from mcrgraph.safeload import load_torch_weights
 from mcrgraph.media import parallel_map, pil_image
@@ -29,6 +30,10 @@ ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
 CHECKPOINT_NAME = "pointbert_ULIP-2.pt"
 CHECKPOINT_URL = ("https://storage.cloud.google.com/sfr-ulip-code-release-research/pretrained_models/"
                   "ckpt_zero-sho_classification/pointbert_ULIP-2.pt")
+# the same object at the bucket's public address (storage.cloud.google.com asks for a Google login)
+DOWNLOAD_URL = ("https://storage.googleapis.com/sfr-ulip-code-release-research/pretrained_models/"
+                "ckpt_zero-sho_classification/pointbert_ULIP-2.pt")
+ENV_URL = "MCRGRAPH_ULIP_URL"  # another address for `mcrgraph download ulip` (a mirror)
 # ImageNet statistics, as SLIP normalises (the image tower of ULIP_WITH_IMAGE is SLIP's ViT-B/16)
 IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -108,8 +113,20 @@ class UlipMCR(PretrainedMCR):
         path = self.config.checkpoint_path()
         return None if path is None else path.is_file()
 
+    def downloads(self) -> list[Download]:
+        """The released checkpoint, to the configured path (default
+        ``~/.cache/mcrgraph/ulip/pointbert_ULIP-2.pt``), when that path names it."""
+        path = self.config.checkpoint_path()
+        if path is None or path.name != CHECKPOINT_NAME:
+            return []
+        return [Download(f"ULIP-2 PointBERT ({CHECKPOINT_NAME})", url=os.environ.get(ENV_URL) or DOWNLOAD_URL, dest=path,
+                         licence="the salesforce/ULIP repository's LICENSE.txt (no separate licence is stated for the weights)",
+                         hint=f"the authors moved their files to https://huggingface.co/datasets/SFXX/ulip; put the file at {path} "
+                              f"or set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}")]
+
     def weights_hint(self) -> str | None:
-        return f"download {CHECKPOINT_NAME} from {CHECKPOINT_URL}, then set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}"
+        return (f"run `mcrgraph download {self.name}` where you are online, or download {CHECKPOINT_NAME} from {CHECKPOINT_URL}, "
+                f"then set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}")
 
     def architecture(self) -> str:
         # the seed also draws each cloud's points, so it changes 3d embeddings even with weights
