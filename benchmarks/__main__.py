@@ -10,7 +10,7 @@ import time
 
 from mcrgraph.methods import cmcr, loop
 
-from . import extraction, large, matmul, query, training
+from . import extraction, large, matmul, query, topk_readout, training
 from . import readout_sdpa, ulip_attention
 from .common import figure, machine, machine_busy_s, own_cpu_s, write_atomic
 from .report import render
@@ -18,11 +18,13 @@ from .report import render
 SIZES = {
     "quick": dict(n_via=8192, n_mem=8192, dim=512, batch=512, epochs=1, baseline_steps=5, matmul_repeats=5,
                   query_gallery=100_000, query_repeats=5, profile_steps=8, threads_steps=12, paired_blocks=2,
-                  large_candidates=[20_000], extraction_images=32, extraction_repeats=1, budget_s=150),
+                  large_candidates=[20_000], extraction_images=32, extraction_repeats=1, readout_queries=500,
+                  readout_keys=10_000, budget_s=150),
     "full": dict(n_via=100_000, n_mem=100_000, dim=512, batch=512, epochs=1, baseline_steps=20, matmul_repeats=10,
                  query_gallery=1_000_000, query_repeats=11, profile_steps=30, threads_steps=40, paired_blocks=8,
                  large_candidates=[1_000_000, 750_000, 500_000, 300_000, 200_000],
-                 extraction_images=96, extraction_repeats=5, budget_s=80 * 60),
+                 extraction_images=96, extraction_repeats=5, readout_queries=2_000, readout_keys=100_000,
+                 budget_s=80 * 60),
 }
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TOP_K = 10
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     details["matmul"] = stage("matmul", lambda: matmul.run(shapes, s["dim"], s["n_mem"], thread_counts, s["matmul_repeats"]))
     details["query"] = stage("query", lambda: query.run(s["query_gallery"], s["dim"], TOP_K, thread_counts, s["query_repeats"]))
     details["extraction"] = stage("extraction", lambda: extraction.run(s["extraction_images"], s["extraction_repeats"]))
+    details["topk_readout"] = stage("topk_readout", lambda: topk_readout.run(
+        s["readout_queries"], s["readout_keys"], s["dim"], 1, MACHINE_THREADS))
     details["threads_compare"] = stage("threads_compare", lambda: training.compare_steps(
         cfg, s["threads_steps"], s["dim"], {str(t): {"threads": t} for t in thread_counts}))
     details["precision_compare"] = stage("precision_compare", lambda: training.compare_steps(
@@ -182,6 +186,10 @@ def main(argv: list[str] | None = None) -> None:
         *readout_sdpa.figures(details["readout_sdpa"]),
         *ulip_attention.figures(details["ulip_attention"]),
     ]
+    for x in details["topk_readout"]["rows"]:
+        if x["k"] == 32 and x["temperature"] == 0.05:
+            figures.append(figure(f"top-k readout, {x['backend']}, k=32, τ=0.05 (max error {x['max_error']:.1e})", x["s"], "s",
+                                  "full readout, every key (memory_readout)", x["full_s"], "ratio < 1: top-k faster; section 10"))
     sizes = {k: v for k, v in s.items() if k not in ("large_candidates", "budget_s")}
     sizes.update(large_via=lg["n_via"], step_threads=step_threads, precompute_threads=MACHINE_THREADS)
     report = {"mode": mode, "machine": info, "sizes": sizes, "figures": figures, "details": details,

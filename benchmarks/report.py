@@ -108,6 +108,10 @@ def render(r: dict) -> str:
         from .extraction import markdown as extraction_markdown
 
         out += ["", "## 7. Extraction through a real encoder", "", extraction_markdown(d["extraction"]), ""]
+    if "topk_readout" in d:
+        from .topk_readout import markdown as readout_markdown
+
+        out += ["## 10. Top-k readout against the full readout", "", readout_markdown(d["topk_readout"]), ""]
     out += ["## Run", "", "Other processes' load is measured from /proc/stat minus this run's own CPU time; when it is "
             "well above 0, the multi-thread figures of that stage were contended.", ""]
     out += table(["stage", "wall s", "cores kept busy by other processes"],
