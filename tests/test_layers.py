@@ -15,7 +15,7 @@ LAYERS = {
     "base": ["errors", "mcr", "hookspecs", "version", "files", "progress", "fingerprint", "card", "store", "lineage",
              "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud"],
     "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
-             "graph", "planner", "official", "pretrained"],
+             "graph", "planner", "official", "pretrained", "fidelity"],
     "tasks": ["tasks", "localize", "index", "datasets", "distributed"],
     "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
 }
