@@ -158,3 +158,19 @@ def test_default_preset_and_its_resolution():
     assert not hasattr(exmcr.Config(), "via_mix")  # both-sides via would change Ex-MCR's base text
     with pytest.raises(ValueError):
         cmcr.Config(preset="nope")
+
+
+def test_per_modality_statistics_are_the_memory_s_and_serve_only_that_modality(fakes):
+    space = _connect(preset="paper", norm="modality")
+    t, heads = space._tensors, space.heads()
+    snd = embed(fakes["fb"], "audio", SOUNDS)
+    with torch.no_grad():
+        first = heads.b.net[0](snd)  # what the first BatchNorm of b sees for the memory's sounds
+    assert torch.allclose(t["bn_b.net.1.running_mean"], first.mean(0), atol=1e-5)
+    assert torch.allclose(space.encode("audio", SOUNDS), heads.other[1](snd))
+    assert not torch.allclose(heads.other[1](snd), heads.b(snd))
+    txt = embed(fakes["fb"], "text", CAPTIONS)
+    assert torch.equal(space.encode("text@fb", CAPTIONS), heads.b(txt))  # via items keep the trained statistics
+    ex = _connect(method="ex-mcr", preset="paper", norm="modality")
+    assert "bn_b.net.1.running_mean" in ex._tensors and not any(k.startswith("bn_a") for k in ex._tensors)
+    assert torch.equal(ex.encode("image", IMAGES), embed(fakes["fa"], "image", IMAGES))

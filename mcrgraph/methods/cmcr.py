@@ -12,7 +12,7 @@ from ..errors import DataError
 from . import Trained, TrainingData
 from .losses import info_nce, memory_readout, perturb
 from .common import Projector, Steps, adamw, config_of, load_into
-from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids
+from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, with_stats
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "c-mcr"
@@ -43,9 +43,12 @@ class CMCRHeads:
     a: Projector
     b: Projector
     inputs: tuple[SideInputs, SideInputs] | None = None  # centring and bridging per side
+    other: tuple[Projector | None, Projector | None] = (None, None)  # heads with per-modality statistics
 
     def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
         head = self.a if side == 0 else self.b
+        if self.other[side] is not None and modality != self.inputs[side].via:
+            head = self.other[side]
         if self.inputs is None:
             return head(emb)
         inputs = self.inputs[side]
@@ -58,7 +61,9 @@ def load_heads(card, tensors: dict[str, torch.Tensor]) -> CMCRHeads:
     load_into(card, a, "a", tensors, NAME)
     load_into(card, b, "b", tensors, NAME)
     inputs = tuple(SideInputs.of(cfg, card.via, tensors, s) for s in "ab")
-    return CMCRHeads(a, b, inputs if cfg.centre or cfg.bridge_weight else None)
+    other = (with_stats(a, tensors, "a"), with_stats(b, tensors, "b"))
+    stats = any(o is not None for o in other)
+    return CMCRHeads(a, b, inputs if cfg.centre or cfg.bridge_weight or stats else None, other)
 
 
 def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: Checkpointer | None = None) -> Trained:
@@ -121,4 +126,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     tensors = {f"a.{k}": v.detach().cpu() for k, v in fa.state_dict().items()}
     tensors.update({f"b.{k}": v.detach().cpu() for k, v in fb.state_dict().items()})
     tensors.update(extra)
+    if cfg.norm == "modality" and with_memory:  # AdaBN: statistics of each side's other modality, as encoded
+        tensors.update(modality_stats(fa, head_inputs(cfg, extra, "a", data.memory_a.to(dev)), "a"))
+        tensors.update(modality_stats(fb, head_inputs(cfg, extra, "b", data.memory_b.to(dev)), "b"))
     return Trained(tensors=tensors, metrics=metrics, dim=out_dim)

@@ -21,7 +21,7 @@ from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
 from .common import Projector, Steps, adamw, config_of, load_into
-from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids
+from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, with_stats
 from .losses import info_nce, memory_readout, memory_readouts, perturb
 from .loop import run_epochs, split, via_retrieval
 
@@ -68,6 +68,7 @@ class ExMCRHeads:
     ext: Extension
     via: str
     inputs: SideInputs | None = None  # the leaf's centring and bridging; the base has none
+    fm_other: nn.Module | None = None  # fm with per-modality statistics for the leaf's other modality
 
     def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
         if side == 0:
@@ -77,7 +78,8 @@ class ExMCRHeads:
         x = self.inputs.centred(modality, emb)
         if modality == self.via:
             return self.ext.fm(x)
-        return self.ext.fm(self.inputs.bridged(modality, emb, self.ext.other(x)))  # f1 first: the blend is via-like
+        fm = self.fm_other or self.ext.fm
+        return fm(self.inputs.bridged(modality, emb, self.ext.other(x)))  # f1 first: the blend is via-like
 
 
 def load_heads(card, tensors: dict[str, torch.Tensor]) -> ExMCRHeads:
@@ -85,7 +87,8 @@ def load_heads(card, tensors: dict[str, torch.Tensor]) -> ExMCRHeads:
     ext = Extension(card.spaces[1].dim, card.spaces[0].dim, cfg)
     load_into(card, ext, "ext", tensors, NAME)
     inputs = SideInputs.of(cfg, card.via, tensors, "b")
-    return ExMCRHeads(ext, card.via, inputs if cfg.centre or cfg.bridge_weight else None)
+    fm_other = with_stats(ext.fm, tensors, "b")
+    return ExMCRHeads(ext, card.via, inputs if cfg.centre or cfg.bridge_weight or fm_other is not None else None, fm_other)
 
 
 @dataclass
@@ -188,4 +191,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
             metrics.update(via_retrieval(moved.via_a[val], ext.fm(centre_rows(moved.via_b[val], extra.get("centre_b.via")))))
     tensors = {f"ext.{k}": v.detach().cpu() for k, v in ext.state_dict().items()}
     tensors.update(extra)
+    if cfg.norm == "modality" and data.memory_b is not None:  # AdaBN on the leaf's other modality, as encoded
+        inputs = head_inputs(cfg, extra, "b", moved.memory_b, after_centring=ext.other)
+        tensors.update(modality_stats(ext.fm, inputs, "b"))
     return Trained(tensors=tensors, metrics=metrics, dim=dim_base)

@@ -4,11 +4,13 @@ over the via items, and the heads' normalisation. ``preset="paper"`` is the publ
 methods exactly (every technique off); a card without a preset means ``paper``."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from pydantic import Field, model_validator
 
 from .common import TrainConfig
@@ -32,7 +34,7 @@ class InputConfig(TrainConfig):
     bridge_weight: float | None = Field(None, ge=0, le=1, description="encode-time bridging: a non-via item is read out over the via items of its own space (stored with the connector) and the readout gets this weight in the blend with the item itself before the head; 0: off")
     bridge_temperature: float | None = Field(None, gt=0, description="softmax temperature of the bridging readout")
     bridge_top_k: int | None = Field(None, ge=1, description="bridging reads out over each item's top-k via items only (opt-in, for large via sets); None: all of them, exactly")
-    norm: Literal["batch", "layer"] | None = Field(None, description="the heads' normalisation layers: batch (BatchNorm, statistics learned on the via modality) or layer (LayerNorm, per row)")
+    norm: Literal["batch", "layer", "modality"] | None = Field(None, description="the heads' normalisation layers: batch (BatchNorm, statistics learned on the via modality) or layer (LayerNorm, per row); modality: BatchNorm whose statistics for each side's non-via modality are re-estimated after training from that side's memory, as the head sees it at encode time (AdaBN), and used for that modality")
 
     @model_validator(mode="after")
     def _from_preset(self):
@@ -98,3 +100,43 @@ class SideInputs:
         r = centre_rows(readout(raw, self.bridge.to(raw), self.bridge_temperature, self.bridge_top_k), self.centre_via)
         w = self.bridge_weight
         return F.normalize(w * r + (1 - w) * x, dim=-1)
+
+
+STATS = ("running_mean", "running_var")
+
+
+def modality_stats(head: nn.Module, inputs: torch.Tensor, side: str) -> dict[str, torch.Tensor]:
+    """AdaBN: the BatchNorm statistics of ``head`` re-estimated on ``inputs`` (one modality as
+    the head takes it), keys ``bn_<side>.<layer>.running_mean/var``; the weights are unchanged."""
+    probe = copy.deepcopy(head)
+    for m in probe.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the chunks
+    probe.train()
+    with torch.no_grad():
+        for chunk in inputs.split(8192):
+            if len(chunk) > 1:
+                probe(chunk)
+    return {f"bn_{side}.{k}": v.detach().cpu() for k, v in probe.state_dict().items() if k.endswith(STATS)}
+
+
+def with_stats(head: nn.Module, tensors: dict[str, torch.Tensor], side: str) -> nn.Module | None:
+    """A copy of ``head`` with the side's stored per-modality statistics; None when there are none."""
+    prefix = f"bn_{side}."
+    stats = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    if not stats:
+        return None
+    other = copy.deepcopy(head)
+    other.load_state_dict(stats, strict=False)
+    other.eval()
+    return other
+
+
+def head_inputs(cfg: InputConfig, tensors: dict[str, torch.Tensor], side: str, raw: torch.Tensor,
+                after_centring: Callable[[torch.Tensor], torch.Tensor] = lambda x: x) -> torch.Tensor:
+    """A side's non-via items as its head takes them at encode time: centred, passed through
+    ``after_centring`` (Ex-MCR's f1), bridged."""
+    inputs = SideInputs.of(cfg, "via", tensors, side)
+    with torch.no_grad():
+        return inputs.bridged("other", raw, after_centring(inputs.centred("other", raw)))

@@ -31,7 +31,11 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "C-MCR, full + bridging 0.7 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.7),
     "C-MCR, full + both-sides via 0.5": dict(method="c-mcr", **PAPER, via_mix=0.5),
     "C-MCR, full + LayerNorm heads": dict(method="c-mcr", **PAPER, norm="layer"),
+    "C-MCR, full + per-modality BN statistics": dict(method="c-mcr", **PAPER, norm="modality"),
+    "C-MCR, full + bridging 0.5 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.5),
+    "C-MCR, full + bridging 0.9 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.9),
     "C-MCR, preset mcrgraph (default)": dict(method="c-mcr", preset="mcrgraph"),
+    "C-MCR, preset mcrgraph + per-modality BN statistics": dict(method="c-mcr", preset="mcrgraph", norm="modality"),
     "Ex-MCR, full": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, no f1": dict(method="ex-mcr", f1=False, **PAPER),
     "Ex-MCR, text-centric tuples only": dict(method="ex-mcr", centres=["via"], **PAPER),
@@ -40,11 +44,14 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "Ex-MCR, full + via noise 0.13 (C3)": dict(method="ex-mcr", **PAPER, noise_std=0.13),
     "Ex-MCR, full + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, full + LayerNorm heads": dict(method="ex-mcr", **PAPER, norm="layer"),
+    "Ex-MCR, full + per-modality BN statistics": dict(method="ex-mcr", **PAPER, norm="modality"),
     "Ex-MCR, preset mcrgraph (default)": dict(method="ex-mcr", preset="mcrgraph"),
+    "Ex-MCR, preset mcrgraph + per-modality BN statistics": dict(method="ex-mcr", preset="mcrgraph", norm="modality"),
 }
 #: C-MCR rows that also run the multi-hop path: both hops trained with the row's options
 MULTI_HOP = ("C-MCR, full", "C-MCR, full + centring", "C-MCR, full + via noise 0.13 (C3)", "C-MCR, full + bridging 0.7 (τ 0.05)",
-             "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, preset mcrgraph (default)")
+             "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, full + per-modality BN statistics",
+             "C-MCR, preset mcrgraph (default)", "C-MCR, preset mcrgraph + per-modality BN statistics")
 HOP = "connect(connect(mini-clip, mini-clap), mini-ulip, via=image)"
 QUICK = ("no connection (untrained C-MCR heads)", "C-MCR, text-text loss only", "C-MCR, full", "C-MCR, preset mcrgraph (default)",
          "Ex-MCR, full", "Ex-MCR, preset mcrgraph (default)")
