@@ -174,3 +174,17 @@ def test_per_modality_statistics_are_the_memory_s_and_serve_only_that_modality(f
     ex = _connect(method="ex-mcr", preset="paper", norm="modality")
     assert "bn_b.net.1.running_mean" in ex._tensors and not any(k.startswith("bn_a") for k in ex._tensors)
     assert torch.equal(ex.encode("image", IMAGES), embed(fakes["fa"], "image", IMAGES))
+
+
+def test_cli_preset_switch(fakes, tmp_path):
+    from click.testing import CliRunner
+
+    from mcrgraph.cli import cli
+
+    captions = tmp_path / "captions.txt"
+    captions.write_text("\n".join(CAPTIONS))
+    r = CliRunner().invoke(cli, ["connect", "fa", "fb", "--via", "text", "--items", str(captions), "--epochs", "2",
+                                 "--preset", "paper", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    card = connectors.read_card(connectors.connector_path("fa+fb"))
+    assert card.config["preset"] == "paper" and card.config["bridge_weight"] == 0.0 and card.config["via_mix"] == 1.0
