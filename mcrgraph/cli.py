@@ -168,6 +168,8 @@ def _config_value(text: str):
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--device", help="Torch device, e.g. cpu or cuda.")
 @click.option("--precision", type=click.Choice(PRECISIONS), help="Compute type of the training steps (mixed precision; weights stay float32). Default fp32.")
+@click.option("--preset", type=click.Choice(["mcrgraph", "paper"]), help="paper: the published method exactly; mcrgraph (default): "
+              "with the techniques that keep each encoder's knowledge (bridging, both-sides via; docs/architecture.md).")
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE", help="Any other method option, e.g. --set intra_weight=0.5 (docs/architecture.md lists them).")
 @click.option("--overwrite", is_flag=True, help="Replace a stored connector of the same name.")
 @click.option("--resume", is_flag=True, help="Continue a killed run of the same command from its last checkpoint.")
@@ -177,7 +179,7 @@ def _config_value(text: str):
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @click.option("--official", is_flag=True, help="Instead of training, download the papers' released heads for this pair (C-MCR: "
               "clip+clap via text, clip+ulip via image; Ex-MCR: clap or ulip into clip), check them, and import them.")
-def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, precision, options, overwrite, resume, limit,
+def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, seed, device, precision, preset, options, overwrite, resume, limit,
                 dry_run, progress, official):
     """Train a connector between spaces A and B through the modality they share, and store the
     connected space: a space that covers the modalities of both (with --method ex-mcr, A's
@@ -191,7 +193,7 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
     if official:
         training = [flag for flag, value in (("--items", items), ("--memory", memory), ("--epochs", epochs), ("--batch-size", batch_size),
                                              ("--lr", lr), ("--seed", seed), ("--set", options), ("--resume", resume),
-                                             ("--limit", limit)) if value]
+                                             ("--limit", limit), ("--preset", preset)) if value]
         if training:
             raise click.UsageError(f"--official imports the released heads and trains nothing; drop {', '.join(training)}")
         from .official import connect_official, official_kind, official_url
@@ -210,7 +212,8 @@ def connect_cmd(a, b, via, items, memory, method, name, epochs, batch_size, lr, 
     if dry_run:
         return _dry_run(a, b, via, method, limit, bool(items), bool(memory))
     cfg = {k: _config_value(v) for k, v in (parse_assignment(o, "--set") for o in options)}
-    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("seed", seed), ("device", device), ("precision", precision)):
+    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("seed", seed), ("device", device), ("precision", precision),
+                       ("preset", preset)):
         if value is not None:
             cfg[key] = value
     mems = None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from .card import ConnectorCard
 from .errors import ConnectorMismatchError, MCRGraphError, UnknownMCRError, UnknownModalityError
@@ -91,9 +92,25 @@ class ConnectedMCR(MCR):
                 return i, base if pin == parent.name else f"{base}@{pin}"
         raise UnknownModalityError(f"{modality!r}: in space {self.name!r}, {base} can be pinned to {', '.join(self.pin_targets(base))}")
 
+    def via_mix(self, modality: str) -> float | None:
+        """f when an unpinned via item is encoded by both parents, mixed as
+        normalize(f·head_a(via_a) + (1-f)·head_b(via_b)); None: one side encodes it."""
+        base, pin = split_pin(modality)
+        f = self.card.config.get("via_mix", 1.0)  # cards without it went through space A alone
+        if base != self.card.via or pin not in (None, self.name) or f is None or f >= 1:
+            return None
+        return float(f)
+
     def encode(self, modality, items):
         from .encoding import embed
 
+        f = self.via_mix(modality)
+        if f is not None:  # both-sides via (FreeBind's mixing)
+            base = split_pin(modality)[0]
+            embs = [embed(parent, base, items) for parent in self.parents()]
+            with torch.inference_mode():
+                za, zb = (self.heads().apply(i, base, e) for i, e in enumerate(embs))
+                return F.normalize(f * za.float() + (1 - f) * zb.float(), dim=-1).contiguous()
         side, sub = self._side(modality)
         emb = embed(self.parents()[side], sub, items)
         with torch.inference_mode():

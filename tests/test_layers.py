@@ -18,7 +18,8 @@ LAYERS = {
              "download"],
     "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
              "graph", "planner", "official", "pretrained", "encoder_weights",
-             "recipes", "corpora", "index", "methods.readout"],
+             "recipes", "corpora", "index", "methods.readout",
+             "fidelity"],
     "tasks": ["tasks", "localize", "datasets", "distributed"],
     "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
 }

@@ -11,7 +11,8 @@ from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
 from .losses import info_nce, memory_readout, perturb
-from .common import Projector, Steps, adamw, TrainConfig, config_of, load_into
+from .common import Projector, Steps, adamw, config_of, load_into
+from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, with_stats
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "c-mcr"
@@ -22,9 +23,11 @@ def default_name(a: str, b: str) -> str:
     return f"{a}+{b}"
 
 
-class Config(TrainConfig):
+class Config(InputConfig):
     """C-MCR hyperparameters. The paper's exact values were not available to us; the defaults
     were chosen by measurement on the project's own benchmark (docs/architecture.md)."""
+
+    via_mix: float | None = Field(None, ge=0, le=1, description="both-sides via: the connected space encodes the via modality by both parents, normalize(f·head_a(via_a) + (1-f)·head_b(via_b)) with f = via_mix (FreeBind's mixing); 1: through space A alone. A pinned via item still goes through its one side")
 
     intra_weight: float = Field(1.0, ge=0, description="λ: weight of the intra-MCR alignment (needs memories)")
     out_dim: int | None = Field(None, ge=1, description="dim of the new space; default: the larger input dim")
@@ -39,9 +42,17 @@ def _projectors(cfg: Config, dim_a: int, dim_b: int) -> tuple[Projector, Project
 class CMCRHeads:
     a: Projector
     b: Projector
+    inputs: tuple[SideInputs, SideInputs] | None = None  # centring and bridging per side
+    other: tuple[Projector | None, Projector | None] = (None, None)  # heads with per-modality statistics
 
     def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
-        return (self.a if side == 0 else self.b)(emb)
+        head = self.a if side == 0 else self.b
+        if self.other[side] is not None and modality != self.inputs[side].via:
+            head = self.other[side]
+        if self.inputs is None:
+            return head(emb)
+        inputs = self.inputs[side]
+        return head(inputs.bridged(modality, emb, inputs.centred(modality, emb)))
 
 
 def load_heads(card, tensors: dict[str, torch.Tensor]) -> CMCRHeads:
@@ -49,7 +60,10 @@ def load_heads(card, tensors: dict[str, torch.Tensor]) -> CMCRHeads:
     a, b, _ = _projectors(cfg, card.spaces[0].dim, card.spaces[1].dim)
     load_into(card, a, "a", tensors, NAME)
     load_into(card, b, "b", tensors, NAME)
-    return CMCRHeads(a, b)
+    inputs = tuple(SideInputs.of(cfg, card.via, tensors, s) for s in "ab")
+    other = (with_stats(a, tensors, "a"), with_stats(b, tensors, "b"))
+    stats = any(o is not None for o in other)
+    return CMCRHeads(a, b, inputs if cfg.centre or cfg.bridge_weight or stats else None, other)
 
 
 def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: Checkpointer | None = None) -> Trained:
@@ -72,6 +86,12 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     if with_memory:  # semantic consistency: fixed for frozen encoders, so computed once
         va = memory_readout(ta, data.memory_a.to(dev), cfg.memory_temperature, threads=cfg.threads)
         vb = memory_readout(tb, data.memory_b.to(dev), cfg.memory_temperature, threads=cfg.threads)
+    extra = {**centroids(cfg, data.via_a, data.memory_a, "a"), **centroids(cfg, data.via_b, data.memory_b, "b")}
+    extra.update({**bridge_items(cfg, data.via_a, "a"), **bridge_items(cfg, data.via_b, "b")})
+    if cfg.centre:  # the heads learn on centred inputs, as they will see them at encode time
+        ta, tb = centre_rows(ta, extra["centre_a.via"]), centre_rows(tb, extra["centre_b.via"])
+        if with_memory:
+            va, vb = centre_rows(va, extra.get("centre_a.other")), centre_rows(vb, extra.get("centre_b.other"))
 
     opt = adamw([*fa.parameters(), *fb.parameters()], cfg)
     steps_at = Steps(cfg, opt)
@@ -105,4 +125,8 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
             metrics.update(via_retrieval(fa(ta[val]), fb(tb[val])))
     tensors = {f"a.{k}": v.detach().cpu() for k, v in fa.state_dict().items()}
     tensors.update({f"b.{k}": v.detach().cpu() for k, v in fb.state_dict().items()})
+    tensors.update(extra)
+    if cfg.norm == "modality" and with_memory:  # AdaBN: statistics of each side's other modality, as encoded
+        tensors.update(modality_stats(fa, head_inputs(cfg, extra, "a", data.memory_a.to(dev)), "a"))
+        tensors.update(modality_stats(fb, head_inputs(cfg, extra, "b", data.memory_b.to(dev)), "b"))
     return Trained(tensors=tensors, metrics=metrics, dim=out_dim)

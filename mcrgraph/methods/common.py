@@ -84,24 +84,26 @@ class Steps:
 class Projector(nn.Module):
     """``layers=2``: ``blocks`` x Linear-BN-ReLU-Linear-BN (one block: the official C-MCR
     CLIP<->CLAP heads; two: the official Ex-MCR heads). ``layers=1``: one Linear, with
-    ``bn_relu`` followed by BN-ReLU (the official C-MCR CLIP<->ULIP heads). Outputs are
-    L2-normalised."""
+    ``bn_relu`` followed by BN-ReLU (the official C-MCR CLIP<->ULIP heads). ``norm="layer"``
+    puts LayerNorm where BatchNorm was. Outputs are L2-normalised."""
 
-    def __init__(self, d_in: int, d_out: int, layers: int = 2, hidden_factor: int = 2, blocks: int = 1, bn_relu: bool = False):
+    def __init__(self, d_in: int, d_out: int, layers: int = 2, hidden_factor: int = 2, blocks: int = 1, bn_relu: bool = False,
+                 norm: str = "batch"):
         super().__init__()
+        Norm = nn.LayerNorm if norm == "layer" else nn.BatchNorm1d  # noqa: N806 (a class)
         if layers == 1:
-            extra = [nn.BatchNorm1d(d_out), nn.ReLU()] if bn_relu else []
+            extra = [Norm(d_out), nn.ReLU()] if bn_relu else []
             self.net = nn.Sequential(nn.Linear(d_in, d_out), *extra)
         else:
             mods: list[nn.Module] = []
             for i in range(blocks):
                 d, h = (d_in if i == 0 else d_out), hidden_factor * d_in
-                mods += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, d_out), nn.BatchNorm1d(d_out)]
+                mods += [nn.Linear(d, h), Norm(h), nn.ReLU(), nn.Linear(h, d_out), Norm(d_out)]
             self.net = nn.Sequential(*mods)
 
     @classmethod
     def of(cls, cfg: "TrainConfig", d_in: int, d_out: int) -> "Projector":
-        return cls(d_in, d_out, cfg.layers, cfg.hidden_factor, cfg.blocks, cfg.bn_relu)
+        return cls(d_in, d_out, cfg.layers, cfg.hidden_factor, cfg.blocks, cfg.bn_relu, getattr(cfg, "norm", None) or "batch")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.net(x), dim=-1)
@@ -125,8 +127,11 @@ def config_of(card, config_cls, method: str):
     connector-file problem, not an internal error."""
     from ..errors import ConnectorFileError
 
+    config = card.config
+    if "preset" in config_cls.model_fields and "preset" not in config:
+        config = {**config, "preset": "paper"}  # written before presets: the behaviour it was trained with
     try:
-        return config_cls.model_validate({**card.config, "device": "cpu"})
+        return config_cls.model_validate({**config, "device": "cpu"})
     except ValueError as e:
         msg = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
         raise ConnectorFileError(f"connector {card.name!r}: its card's {method} config does not fit this mcrgraph ({msg})") from None

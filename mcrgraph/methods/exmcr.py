@@ -20,7 +20,8 @@ from torch import nn
 from ..checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
-from .common import Projector, Steps, adamw, TrainConfig, config_of, load_into
+from .common import Projector, Steps, adamw, config_of, load_into
+from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, with_stats
 from .losses import info_nce, memory_readout, memory_readouts, perturb
 from .loop import run_epochs, split, via_retrieval
 
@@ -32,7 +33,7 @@ def default_name(base: str, leaf: str) -> str:
     return f"{leaf}-into-{base}"
 
 
-class Config(TrainConfig):
+class Config(InputConfig):
     """Ex-MCR hyperparameters. Space A is the frozen base, space B the leaf that is extended
     into it. The paper's exact values were not available to us; see docs/architecture.md."""
 
@@ -66,18 +67,28 @@ class Extension(nn.Module):
 class ExMCRHeads:
     ext: Extension
     via: str
+    inputs: SideInputs | None = None  # the leaf's centring and bridging; the base has none
+    fm_other: nn.Module | None = None  # fm with per-modality statistics for the leaf's other modality
 
     def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
         if side == 0:
             return emb  # the base space is frozen: its embeddings are returned as they are
-        return self.ext.fm(emb if modality == self.via else self.ext.other(emb))
+        if self.inputs is None:
+            return self.ext.fm(emb if modality == self.via else self.ext.other(emb))
+        x = self.inputs.centred(modality, emb)
+        if modality == self.via:
+            return self.ext.fm(x)
+        fm = self.fm_other or self.ext.fm
+        return fm(self.inputs.bridged(modality, emb, self.ext.other(x)))  # f1 first: the blend is via-like
 
 
 def load_heads(card, tensors: dict[str, torch.Tensor]) -> ExMCRHeads:
     cfg = config_of(card, Config, NAME)
     ext = Extension(card.spaces[1].dim, card.spaces[0].dim, cfg)
     load_into(card, ext, "ext", tensors, NAME)
-    return ExMCRHeads(ext, card.via)
+    inputs = SideInputs.of(cfg, card.via, tensors, "b")
+    fm_other = with_stats(ext.fm, tensors, "b")
+    return ExMCRHeads(ext, card.via, inputs if cfg.centre or cfg.bridge_weight or fm_other is not None else None, fm_other)
 
 
 @dataclass
@@ -136,6 +147,11 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     val, tr = split(n, cfg.val_fraction, gen)
     moved = TrainingData(*(t.to(dev) if t is not None else None for t in (data.via_a, data.via_b, data.memory_a, data.memory_b)))
     tup = build_tuples(moved, tr.to(dev), cfg)  # fixed for frozen encoders: built once
+    extra = {**centroids(cfg, data.via_b, data.memory_b, "b"), **bridge_items(cfg, data.via_b, "b")}  # the leaf side only
+    if cfg.centre:  # the leaf's inputs centred as they will be at encode time; base targets untouched
+        tup.leaf_via = centre_rows(tup.leaf_via, extra["centre_b.via"])
+        if tup.leaf_other is not None:
+            tup.leaf_other = centre_rows(tup.leaf_other, extra.get("centre_b.other"))
 
     opt = adamw(ext.parameters(), cfg)
     steps_at = Steps(cfg, opt)
@@ -172,6 +188,10 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     metrics["tuples"] = float(rows)
     if len(val):
         with torch.inference_mode():
-            metrics.update(via_retrieval(moved.via_a[val], ext.fm(moved.via_b[val])))
+            metrics.update(via_retrieval(moved.via_a[val], ext.fm(centre_rows(moved.via_b[val], extra.get("centre_b.via")))))
     tensors = {f"ext.{k}": v.detach().cpu() for k, v in ext.state_dict().items()}
+    tensors.update(extra)
+    if cfg.norm == "modality" and data.memory_b is not None:  # AdaBN on the leaf's other modality, as encoded
+        inputs = head_inputs(cfg, extra, "b", moved.memory_b, after_centring=ext.other)
+        tensors.update(modality_stats(ext.fm, inputs, "b"))
     return Trained(tensors=tensors, metrics=metrics, dim=dim_base)

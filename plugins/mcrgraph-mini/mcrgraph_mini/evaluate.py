@@ -128,3 +128,41 @@ def audio_3d(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[
     ep = mcrgraph.embed(space, "3d", world.ids("heldout", "3d"))
     groups = {k: v & np.isin(a_lab, p_lab) for k, v in audio_groups(world).items()}
     return _cross(ea, a_lab, ep, p_lab, {k: v for k, v in groups.items() if v.any()}, ("audio", "3d"))
+
+
+def retention(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Held-out retention (``mcrgraph.fidelity``) of each mini parent's non-via modality that
+    ``space`` joins directly: mini-clap audio->text per audio group, mini-clip image->text per
+    image kind, mini-ulip 3d->image; ``{title: {group: metrics}}``."""
+    from mcrgraph.fidelity import retention as measure
+
+    from .world import bundled
+
+    world = world or bundled()
+    card = getattr(space, "card", None)
+    if card is None:
+        return {}
+    kinds = np.array([c.kind for c in world.concepts])
+    out = {}
+    for parent in space.parents():
+        if parent.name == "mini-clap" and card.via == "text":
+            _, lab = world.arrays("heldout", "audio")
+            concepts = sorted(set(lab.tolist()))
+            out["audio->text retention (mini-clap)"] = measure(
+                space, parent, "audio", "text", world.ids("heldout", "audio"), lab,
+                first_captions(world, "audio_captions", concepts), concepts, audio_groups(world))
+        elif parent.name == "mini-clip" and card.via == "text":
+            _, lab = world.arrays("heldout", "image")
+            concepts = sorted(set(lab.tolist()))
+            groups = {f"images: {k}": kinds[lab] == k for k in sorted(set(kinds[lab]))}
+            out["image->text retention (mini-clip)"] = measure(
+                space, parent, "image", "text", world.ids("heldout", "image"), lab,
+                first_captions(world, "image_captions", concepts), concepts, groups)
+        elif parent.name == "mini-ulip" and card.via == "image":
+            _, pl = world.arrays("heldout", "3d")
+            _, il = world.arrays("heldout", "image")
+            keep = np.isin(il, pl)
+            img_ids = world.ids("heldout", "image", keep)
+            out["3d->image retention (mini-ulip)"] = measure(
+                space, parent, "3d", "image", world.ids("heldout", "3d"), pl, img_ids, il[keep])
+    return out

@@ -46,13 +46,15 @@ def evaluate_space(space):
     mini-clip's images (or mini-ulip's point clouds)."""
     if not _from(space, "audio", "mini-clap"):
         return None
-    from .evaluate import audio_3d, audio_image
+    from .evaluate import audio_3d, audio_image, retention
 
     tables = {}
     if _from(space, "image", "mini-clip"):
         tables["held-out audio->image retrieval, mini world (R@k, mAP: audio queries)"] = audio_image(space)
     if _from(space, "3d", "mini-ulip"):
         tables["held-out audio->3d retrieval, mini world (R@k, mAP: audio queries)"] = audio_3d(space)
+    tables.update({f"held-out {title}: what the connection keeps of the parent's own R@1" : t
+                   for title, t in retention(space).items()})
     return tables or None
 
 

@@ -17,20 +17,45 @@ from mcrgraph.methods.common import PRECISIONS
 from mcrgraph.metrics import retrieval
 from mcrgraph.store import atomic_write_bytes
 
-from .evaluate import audio_3d, audio_image, first_captions, in_space
+from .evaluate import audio_3d, audio_image, first_captions, in_space, retention
 from .oracle import paired_oracle
 from .world import bundled
 
+PAPER = dict(preset="paper")  # today's methods exactly, as published
 VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MCR)
-    "no connection (untrained C-MCR heads)": dict(method="c-mcr", epochs=0),
-    "C-MCR, text-text loss only": dict(method="c-mcr", memories={}),
-    "C-MCR, full": dict(method="c-mcr"),
-    "Ex-MCR, full": dict(method="ex-mcr"),
-    "Ex-MCR, no f1": dict(method="ex-mcr", f1=False),
-    "Ex-MCR, text-centric tuples only": dict(method="ex-mcr", centres=["via"]),
-    "Ex-MCR, text-text loss only (not dense)": dict(method="ex-mcr", dense=False),
+    "no connection (untrained C-MCR heads)": dict(method="c-mcr", epochs=0, **PAPER),
+    "C-MCR, text-text loss only": dict(method="c-mcr", memories={}, **PAPER),
+    "C-MCR, full": dict(method="c-mcr", **PAPER),
+    "C-MCR, full + centring": dict(method="c-mcr", **PAPER, centre=True),
+    "C-MCR, full + via noise 0.13 (C3)": dict(method="c-mcr", **PAPER, noise_std=0.13),
+    "C-MCR, full + bridging 0.7 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.7),
+    "C-MCR, full + both-sides via 0.5": dict(method="c-mcr", **PAPER, via_mix=0.5),
+    "C-MCR, full + LayerNorm heads": dict(method="c-mcr", **PAPER, norm="layer"),
+    "C-MCR, full + per-modality BN statistics": dict(method="c-mcr", **PAPER, norm="modality"),
+    "C-MCR, full + bridging 0.5 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.5),
+    "C-MCR, full + bridging 0.9 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.9),
+    "C-MCR, preset mcrgraph (default)": dict(method="c-mcr", preset="mcrgraph"),
+    "C-MCR, preset mcrgraph + per-modality BN statistics": dict(method="c-mcr", preset="mcrgraph", norm="modality"),
+    "Ex-MCR, full": dict(method="ex-mcr", **PAPER),
+    "Ex-MCR, no f1": dict(method="ex-mcr", f1=False, **PAPER),
+    "Ex-MCR, text-centric tuples only": dict(method="ex-mcr", centres=["via"], **PAPER),
+    "Ex-MCR, text-text loss only (not dense)": dict(method="ex-mcr", dense=False, **PAPER),
+    "Ex-MCR, full + centring": dict(method="ex-mcr", **PAPER, centre=True),
+    "Ex-MCR, full + via noise 0.13 (C3)": dict(method="ex-mcr", **PAPER, noise_std=0.13),
+    "Ex-MCR, full + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
+    "Ex-MCR, full + LayerNorm heads": dict(method="ex-mcr", **PAPER, norm="layer"),
+    "Ex-MCR, full + per-modality BN statistics": dict(method="ex-mcr", **PAPER, norm="modality"),
+    "Ex-MCR, preset mcrgraph (default)": dict(method="ex-mcr", preset="mcrgraph"),
+    "Ex-MCR, preset mcrgraph + per-modality BN statistics": dict(method="ex-mcr", preset="mcrgraph", norm="modality"),
 }
-QUICK = ("no connection (untrained C-MCR heads)", "C-MCR, text-text loss only", "C-MCR, full", "Ex-MCR, full")
+#: C-MCR rows that also run the multi-hop path: both hops trained with the row's options
+MULTI_HOP = ("C-MCR, full", "C-MCR, full + centring", "C-MCR, full + via noise 0.13 (C3)", "C-MCR, full + bridging 0.7 (τ 0.05)",
+             "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, full + per-modality BN statistics",
+             "C-MCR, preset mcrgraph (default)", "C-MCR, preset mcrgraph + per-modality BN statistics")
+HOP = "connect(connect(mini-clip, mini-clap), mini-ulip, via=image)"
+QUICK = ("no connection (untrained C-MCR heads)", "C-MCR, text-text loss only", "C-MCR, full", "C-MCR, preset mcrgraph (default)",
+         "Ex-MCR, full", "Ex-MCR, preset mcrgraph (default)")
+PER_SEED = ("R@1", "retention", "same-side retention")  # metrics also shown seed by seed
 
 
 def image_text(space: mcrgraph.MCR) -> float:
@@ -45,9 +70,24 @@ def image_text(space: mcrgraph.MCR) -> float:
 
 
 def _mean(runs: list[dict]) -> dict:
+    """Means over seeds per group (counts stay counts); for PER_SEED metrics also each seed's
+    value and their spread (max - min)."""
     if len(runs) == 1:
         return runs[0]
-    return {g: {k: v if isinstance(v, int) else float(np.mean([r[g][k] for r in runs])) for k, v in runs[0][g].items()} for g in runs[0]}  # counts stay counts
+    out = {}
+    for g in runs[0]:
+        row = {}
+        for k, v in runs[0][g].items():
+            if isinstance(v, int):
+                row[k] = v
+                continue
+            vals = [r[g][k] for r in runs]
+            row[k] = float(np.mean(vals))
+            if k in PER_SEED:
+                row[f"{k} per seed"] = "/".join(f"{x:.3f}" for x in vals)
+                row[f"{k} spread"] = float(np.max(vals) - np.min(vals))
+        out[g] = row
+    return out
 
 
 GAP_PANELS = ("no connection (untrained C-MCR heads)", "C-MCR, full", "Ex-MCR, full")
@@ -82,32 +122,37 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
     ``precision``: the training steps' compute type, for every trained row and the oracle."""
     clip = mcrgraph.get_mcr("mini-clip")
     results: dict = {"encoders": {n: in_space(n, mcrgraph.get_mcr(n), bundled()) for n in ("mini-clip", "mini-clap", "mini-ulip")},
-                     "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {}}
+                     "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {},
+                     "retention": {}, "audio_3d": {}}
     kept = {}
     variants = {k: v for k, v in VARIANTS.items() if not quick or k in QUICK}
-    cmcr_full = {}  # seed -> space: the first hop of the multi-hop path below
     for row, options in variants.items():
-        start, runs, texts = time.time(), [], []
+        start, runs, texts, kept_by, hops, hop_kept = time.time(), [], [], [], [], []
         for s in seeds:
             space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress,
                                      precision=precision, **options)
-            if row == "C-MCR, full":
-                cmcr_full[s] = space
             runs.append(audio_image(space))
             texts.append(image_text(space))
+            kept_by.append(retention(space))
             if row in keep and row not in kept:
                 kept[row] = space
+            if row in MULTI_HOP:  # the second hop with the same options
+                hop_opts = {k: v for k, v in options.items() if k not in ("memories", "epochs")}
+                hop = mcrgraph.connect(space, "mini-ulip", via="image", save=False, seed=s, precision=precision, **hop_opts)
+                hops.append(audio_3d(hop))
+                hop_kept.append(retention(hop))
         results["audio_image"][row] = _mean(runs)
         results["image_text"][row] = float(np.mean(texts))
+        results["retention"][row] = {title: _mean([k[title] for k in kept_by]) for title in kept_by[0]}
+        if hops:
+            results["audio_3d"][f"{HOP}, {row}"] = _mean(hops)
+            results["retention"][f"{HOP}, {row}"] = {title: _mean([k[title] for k in hop_kept]) for title in hop_kept[0]}
         results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
     start = time.time()
-    oracles = [paired_oracle(seed=s, precision=precision) for s in seeds]
+    oracles = [paired_oracle(seed=s, precision=precision, preset="paper") for s in seeds]  # pinned to the published heads
     results["audio_image"]["paired oracle (trained with audio-image pairs)"] = _mean([audio_image(o) for o in oracles])
     results["image_text"]["paired oracle (trained with audio-image pairs)"] = float(np.mean([image_text(o) for o in oracles]))
     results["seconds"]["paired oracle (trained with audio-image pairs)"] = round((time.time() - start) / len(seeds), 1)
-    hops = [audio_3d(mcrgraph.connect(cmcr_full[s], "mini-ulip", via="image", save=False, seed=s, precision=precision))
-            for s in seeds]
-    results["audio_3d"] = {"connect(connect(mini-clip, mini-clap), mini-ulip, via=image), C-MCR": _mean(hops)}
     return results, kept
 
 
@@ -132,6 +177,12 @@ def tables(results: dict) -> dict[str, dict[str, dict]]:
         out[f"audio->image, {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
     for group, rows in _by_group(results["audio_3d"]).items():
         out[f"audio->3d (multi-hop), {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
+    by_title: dict = {}
+    for variant, titles in results.get("retention", {}).items():
+        for title, groups in titles.items():
+            for group, m in groups.items():
+                by_title.setdefault(f"{title}, {group}", {})[variant] = m
+    out.update(by_title)
     out["mini-clip's image->text R@1 inside each space"] = {k: {"R@1": v} for k, v in results["image_text"].items()}
     for name, m in results["encoders"].items():
         out[f"{name} on its own (held-out, in-space)"] = {k: {"value": v} for k, v in m.items()}
@@ -174,17 +225,18 @@ def eval_mini(seeds, quick, out, png, progress, precision):
     console = Console(highlight=False)
     start = time.time()
     results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else (), precision=precision)
+    machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+               "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1), "precision": precision}
+    title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}" + ("" if precision == "fp32" else f", precision {precision}")
+    if out:  # the measurements first: a long run is not lost to a failure below
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "results": results}, indent=2).encode())
     if png:
         draw_gap(spaces, png)
         console.print(f"wrote {png}")
     all_tables = tables(results)
     for name, rows in all_tables.items():
         console.print(result_table(name, rows))
-    machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-               "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1), "precision": precision}
     if out:
-        title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}" + ("" if precision == "fp32" else f", precision {precision}")
-        Path(out).mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "results": results}, indent=2).encode())
         atomic_write_bytes(Path(out) / "results.md", markdown(all_tables, title, machine).encode())
         console.print(f"wrote {out}/results.json and results.md")

@@ -1,0 +1,142 @@
+"""What a connector does to embeddings before its heads, to keep what each encoder knows
+(issue 16): a preset that names a whole behaviour, modality centring, encode-time bridging
+over the via items, and the heads' normalisation. ``preset="paper"`` is the published
+methods exactly (every technique off); a card without a preset means ``paper``."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from pydantic import Field, model_validator
+
+from .common import TrainConfig
+from .losses import memory_readout
+
+Preset = Literal["mcrgraph", "paper"]
+
+#: the value each technique field takes under each preset, unless set explicitly.
+#: "mcrgraph" holds the winners measured by ``mcrgraph eval mini --seeds 0,1,2`` (docs/architecture.md).
+PRESETS: dict[str, dict[str, object]] = {
+    "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "norm": "batch", "via_mix": 1.0},
+    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "norm": "batch", "via_mix": 0.5},
+}
+
+
+class InputConfig(TrainConfig):
+    """Fields of the knowledge-keeping techniques; a field left at None takes its preset's value."""
+
+    preset: Preset = Field("mcrgraph", description="paper: the published method exactly (every technique below off); mcrgraph: the measured winners. Fields set explicitly override the preset")
+    centre: bool | None = Field(None, description="subtract each modality's centroid in its own space (from the via items and memories; stored in the connector) before the head, in training and at encode time, then re-normalise (Mind the Gap; C3; TextME)")
+    bridge_weight: float | None = Field(None, ge=0, le=1, description="encode-time bridging: a non-via item is read out over the via items of its own space (stored with the connector) and the readout gets this weight in the blend with the item itself before the head; 0: off")
+    bridge_temperature: float | None = Field(None, gt=0, description="softmax temperature of the bridging readout")
+    bridge_top_k: int | None = Field(None, ge=1, description="bridging reads out over each item's top-k via items only (opt-in, for large via sets); None: all of them, exactly")
+    norm: Literal["batch", "layer", "modality"] | None = Field(None, description="the heads' normalisation layers: batch (BatchNorm, statistics learned on the via modality) or layer (LayerNorm, per row); modality: BatchNorm whose statistics for each side's non-via modality are re-estimated after training from that side's memory, as the head sees it at encode time (AdaBN), and used for that modality")
+
+    @model_validator(mode="after")
+    def _from_preset(self):
+        for key, value in PRESETS[self.preset].items():
+            if key in type(self).model_fields and getattr(self, key) is None:
+                setattr(self, key, value)
+        return self
+
+
+def centre_rows(x: torch.Tensor, centroid: torch.Tensor | None) -> torch.Tensor:
+    return x if centroid is None else F.normalize(x - centroid.to(x), dim=-1)
+
+
+def centroids(cfg: InputConfig, via: torch.Tensor, memory: torch.Tensor | None, side: str) -> dict[str, torch.Tensor]:
+    """The side's stored centroids (keys ``centre_<side>.via`` / ``.other``), none when centring is off."""
+    if not cfg.centre:
+        return {}
+    out = {f"centre_{side}.via": via.mean(0).detach().cpu()}
+    if memory is not None:
+        out[f"centre_{side}.other"] = memory.mean(0).detach().cpu()
+    return out
+
+
+def bridge_items(cfg: InputConfig, via: torch.Tensor, side: str) -> dict[str, torch.Tensor]:
+    """The via items one side's bridging reads out over (key ``bridge_<side>``), none when off."""
+    return {f"bridge_{side}": via.detach().cpu().contiguous()} if cfg.bridge_weight else {}
+
+
+def readout(queries: torch.Tensor, keys: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
+    """``normalize(softmax(q·kᵀ/τ)·k)``, exactly or over each query's top-k keys."""
+    if top_k is None or top_k >= len(keys):
+        return memory_readout(queries, keys, temperature)
+    from .readout import topk_readout  # issue 16 item 4; loaded only when asked for
+
+    return F.normalize(topk_readout(queries, keys, keys, temperature, top_k), dim=-1)
+
+
+@dataclass
+class SideInputs:
+    """One side's input transforms at encode time, from the connector's stored tensors."""
+
+    via: str
+    centre_via: torch.Tensor | None = None
+    centre_other: torch.Tensor | None = None
+    bridge: torch.Tensor | None = None
+    bridge_weight: float = 0.0
+    bridge_temperature: float = 0.05
+    bridge_top_k: int | None = None
+
+    @classmethod
+    def of(cls, cfg: InputConfig, via: str, tensors: dict[str, torch.Tensor], side: str) -> "SideInputs":
+        return cls(via, tensors.get(f"centre_{side}.via"), tensors.get(f"centre_{side}.other"), tensors.get(f"bridge_{side}"),
+                   cfg.bridge_weight or 0.0, cfg.bridge_temperature or 0.05, cfg.bridge_top_k)
+
+    def centred(self, modality: str, x: torch.Tensor) -> torch.Tensor:
+        return centre_rows(x, self.centre_via if modality == self.via else self.centre_other)
+
+    def bridged(self, modality: str, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (the item as the head would take it) blended with the readout of ``raw`` over
+        the via items, centred as via items are; ``x`` itself for via items or with bridging off."""
+        if modality == self.via or self.bridge is None or not self.bridge_weight:
+            return x
+        r = centre_rows(readout(raw, self.bridge.to(raw), self.bridge_temperature, self.bridge_top_k), self.centre_via)
+        w = self.bridge_weight
+        return F.normalize(w * r + (1 - w) * x, dim=-1)
+
+
+STATS = ("running_mean", "running_var")
+
+
+def modality_stats(head: nn.Module, inputs: torch.Tensor, side: str) -> dict[str, torch.Tensor]:
+    """AdaBN: the BatchNorm statistics of ``head`` re-estimated on ``inputs`` (one modality as
+    the head takes it), keys ``bn_<side>.<layer>.running_mean/var``; the weights are unchanged."""
+    probe = copy.deepcopy(head)
+    for m in probe.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the chunks
+    probe.train()
+    with torch.no_grad():
+        for chunk in inputs.split(8192):
+            if len(chunk) > 1:
+                probe(chunk)
+    return {f"bn_{side}.{k}": v.detach().cpu() for k, v in probe.state_dict().items() if k.endswith(STATS)}
+
+
+def with_stats(head: nn.Module, tensors: dict[str, torch.Tensor], side: str) -> nn.Module | None:
+    """A copy of ``head`` with the side's stored per-modality statistics; None when there are none."""
+    prefix = f"bn_{side}."
+    stats = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    if not stats:
+        return None
+    other = copy.deepcopy(head)
+    other.load_state_dict(stats, strict=False)
+    other.eval()
+    return other
+
+
+def head_inputs(cfg: InputConfig, tensors: dict[str, torch.Tensor], side: str, raw: torch.Tensor,
+                after_centring: Callable[[torch.Tensor], torch.Tensor] = lambda x: x) -> torch.Tensor:
+    """A side's non-via items as its head takes them at encode time: centred, passed through
+    ``after_centring`` (Ex-MCR's f1), bridged."""
+    inputs = SideInputs.of(cfg, "via", tensors, side)
+    with torch.no_grad():
+        return inputs.bridged("other", raw, after_centring(inputs.centred("other", raw)))
