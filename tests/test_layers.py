@@ -21,7 +21,7 @@ LAYERS = {
              "recipes", "corpora", "index", "methods.readout",
              "fidelity"],
     "tasks": ["tasks", "localize", "datasets", "distributed"],
-    "interface": ["mcrgraph", "cli", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
+    "interface": ["mcrgraph", "cli", "cli_common", "cli_tasks", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
 }
 RANK = {m: i for i, mods in enumerate(LAYERS.values()) for m in mods}
 
