@@ -76,6 +76,22 @@ def test_readout_of_large_logits_does_not_overflow():
         torch.testing.assert_close(got, readout_before(q, mem, 0.01), rtol=1e-4, atol=1e-5)
 
 
+def test_readout_floors_vanishing_weights_without_changing_the_result():
+    """Clustered memories at τ 0.01 put most weights below e^-87 (float32 subnormals, slow on the
+    CPU); the blocked path floors them at e^-80 and still equals the float64 softmax."""
+    from mcrgraph.methods.losses import EXP_FLOOR
+
+    g = torch.Generator().manual_seed(3)
+    centres = F.normalize(torch.randn(8, 64, generator=g), dim=1)
+    memory = F.normalize(centres.repeat_interleave(50, 0) + 0.05 * torch.randn(400, 64, generator=g), dim=1)
+    q = memory[::7] + 0.01 * torch.randn(len(memory[::7]), 64, generator=g)
+    logits = (q @ memory.T) / 0.01
+    assert (logits - logits.amax(1, keepdim=True) < EXP_FLOOR).float().mean() > 0.5  # the case the floor is for
+    ref = F.normalize(torch.softmax(logits.double(), 1) @ memory.double(), dim=1).float()
+    out = memory_readout(q, memory, 0.01, max_elements=4096, rows=16, fused=False)
+    assert torch.allclose(out, ref, atol=1e-6)
+
+
 def test_readout_of_zero_rows_and_a_zero_vector():
     gen = torch.Generator().manual_seed(0)
     mem = unit(10, 5, gen)
