@@ -111,7 +111,9 @@ def import_official(path: str | Path, kind: str, name: str | None = None, clip: 
         if k.via not in s.modalities:
             raise ConfigError(f"{kind} connects through {k.via}; space {s.name!r} has no {k.via} ({', '.join(s.modalities)})")
     module = get_method(k.method)
-    cfg = module.Config(**k.config)
+    # the released heads are the published method: none of mcrgraph's encode-time techniques
+    # (bridging needs via items the files do not hold)
+    cfg = module.Config(preset="paper", **k.config)
     name = name or module.default_name(spaces[0].name, spaces[1].name)
     if not NAME_RE.match(name):
         raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")

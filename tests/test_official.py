@@ -101,6 +101,7 @@ def test_clap_clip_matches_the_official_forward(tmp_path, spaces512):
     torch.save(head.state_dict(), path)
     space = import_official(path, "clap-clip", clip="fclip", leaf="fclap")
     assert space.name == "fclip+fclap" and space.card.method == "c-mcr" and "official clap_clip.pt" in space.card.origin
+    assert space.card.config["preset"] == "paper"  # the published method: no bridging, no both-sides via
     again = mcrgraph.get_mcr("fclip+fclap")  # read back from the store, not the returned object
     with torch.no_grad():
         for modality, side, official_head in (("audio", "fclap", head.Head_A), ("image", "fclip", head.Head_B), ("text", "fclip", head.Head_B)):
