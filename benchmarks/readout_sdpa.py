@@ -1,7 +1,7 @@
 """The memory readout ``normalize(softmax(Q·Mᵀ/τ)·M)`` two ways, in the same run: the blocked
 online-softmax path (``memory_readout(fused=False)``, the baseline) and torch's fused
 ``scaled_dot_product_attention`` restricted to its flash / memory-efficient kernels
-(``fused=True``, the default wherever it applies). Calls alternate (blocked, fused, blocked, ...)
+(``fused=True``, opt-in: the blocked path is the default). Calls alternate (blocked, fused, blocked, ...)
 so both see the machine in the same state; each is compared with the roofline: the readout's
 matmul FLOPs (scores and weights @ memory, 4·n·m·d) over the best fp32 GFLOP/s of its own
 product shapes, measured here at the same thread count.

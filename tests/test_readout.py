@@ -125,10 +125,10 @@ def test_fused_readout_matches_one_softmax_over_whole_rows(n, m, d, tau):
     q, mem = unit(n, d, gen), unit(m, d, gen)
     expected = readout_before(q, mem, tau)
     torch.testing.assert_close(memory_readout(q, mem, tau, fused=True), expected, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(memory_readout(q, mem, tau), expected, rtol=1e-4, atol=1e-5)  # default: fused
+    torch.testing.assert_close(memory_readout(q, mem, tau, fused=None), expected, rtol=1e-4, atol=1e-5)  # where it applies
 
 
-def test_fused_readout_is_taken_by_default_and_only_where_it_applies(monkeypatch):
+def test_fused_readout_is_taken_only_when_asked_and_where_it_applies(monkeypatch):
     gen = torch.Generator().manual_seed(8)
     q, mem = unit(20, 8, gen), unit(30, 8, gen)
     calls, seen = [], []
@@ -141,13 +141,15 @@ def test_fused_readout_is_taken_by_default_and_only_where_it_applies(monkeypatch
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", sdpa)
     before = torch.get_num_threads()
-    torch.testing.assert_close(memory_readout(q, mem, 0.01, threads=1), readout_before(q, mem, 0.01), rtol=1e-4, atol=1e-5)
+    memory_readout(q, mem, 0.01)  # the default: the blocked path
+    assert calls == []
+    torch.testing.assert_close(memory_readout(q, mem, 0.01, threads=1, fused=None), readout_before(q, mem, 0.01), rtol=1e-4, atol=1e-5)
     assert calls == [8] and seen == [1] and torch.get_num_threads() == before
     memory_readout(q, mem, 0.01, fused=False)
     memory_readouts(q, mem, 0.01, [mem, mem])  # several value sets: blocked, one softmax for both
     assert calls == [8]
     other = torch.randn(30, 11, generator=gen)  # values wider than the queries: no fused kernel, blocked path
-    torch.testing.assert_close(memory_readout(q, mem, 0.01, values=other), readout_before(q, mem, 0.01, values=other),
+    torch.testing.assert_close(memory_readout(q, mem, 0.01, values=other, fused=None), readout_before(q, mem, 0.01, values=other),
                                rtol=1e-4, atol=1e-5)
     with pytest.raises(RuntimeError, match="no fused attention kernel"):
         memory_readout(q, mem, 0.01, values=other, fused=True)

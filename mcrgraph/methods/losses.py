@@ -33,7 +33,7 @@ READOUT_ELEMENTS = 1 << 21  # its score buffer: rows x memory block, 8 MiB in fl
 
 def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: float,
                    max_elements: int = READOUT_ELEMENTS, values: torch.Tensor | None = None,
-                   threads: int | None = None, rows: int = READOUT_ROWS, fused: bool | None = None) -> torch.Tensor:
+                   threads: int | None = None, rows: int = READOUT_ROWS, fused: bool | None = False) -> torch.Tensor:
     """``normalize(softmax(queries · memoryᵀ / τ) · values)`` (values default to the memory).
 
     Computed like flash attention: ``rows`` queries at a time against blocks of the memory,
@@ -44,10 +44,12 @@ def memory_readout(queries: torch.Tensor, memory: torch.Tensor, temperature: flo
     rounding (up to a few 1e-6 on unit vectors).
     ``threads``: torch threads for the call (restored afterwards); None keeps the caller's.
 
-    ``fused``: the readout is an attention with scale 1/τ, so where torch has a fused kernel
-    that never holds the score matrix (flash or memory-efficient attention) it is taken instead
-    (None, the default: when one applies; False: always the blocked path above; True: fail if none
-    applies). It was 0.48-0.78x of the blocked path's time on 2 cores (benchmarks/results/readout-sdpa.md)."""
+    ``fused``: the readout is an attention with scale 1/τ, so torch's fused kernels that never
+    hold the score matrix (flash or memory-efficient attention) can take it instead (True: fail
+    if none applies; None: when one applies; False, the default: the blocked path above). Fused
+    was 0.42x of the blocked time under load but within 5% of it on a quiet machine, and 2.5x
+    slower on clustered memories at τ 0.01 (real embeddings at C-MCR's τ1), where its softmax
+    meets float32 subnormals that the blocked path floors away (EXP_FLOOR; docs/architecture.md)."""
     value_sets = [memory if values is None else values]
     if fused is not False and len(memory) and len(queries):
         out = _fused_readout(queries, memory, value_sets[0], temperature, threads)
@@ -116,9 +118,11 @@ def memory_readouts(queries: torch.Tensor, memory: torch.Tensor, temperature: fl
 
 # exp of scores more than 87 below the row's maximum gives float32 subnormals, which the CPU
 # handles ~10-100x slower in exp and in the matmul after it (clustered memories at τ 0.01 hit
-# this: 8.7 s against 0.14 s at τ 0.05). Weights under e^-80 (1.8e-35 of the largest) change no
-# float32 sum, so they are floored there, a normal number.
-EXP_FLOOR = -80.0
+# this: 8.7 s against 0.14 s at τ 0.05). Weights under e^-60 (8.8e-27 of the largest; even 1M of
+# them are far below float32's 6e-8) change no sum, so they are floored there: at -80 the
+# weights were normal but their products with small value components were not (3.3 s against
+# 1.5 s at 2,048 x 100k x 512; -60: 1.5 s, the same output to the bit).
+EXP_FLOOR = -60.0
 
 
 def _readout_rows(q: torch.Tensor, memory: torch.Tensor, values: list[torch.Tensor], scores: torch.Tensor,
