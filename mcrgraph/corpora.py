@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 
 from .errors import DataError
 from .progress import progress_bar
-from .recipes import CORPORA, Corpus
+from .recipes import CORPORA, Corpus, corpora_for
 from .store import atomic_write_bytes, home
 from .version import __version__
 
@@ -223,7 +223,7 @@ def _parquet_records(corpus: Corpus, filename: str, progress: bool) -> Iterator[
                 buf.write(chunk)
                 bar.update(len(chunk))
     table = pq.ParquetFile(buf)
-    columns = {m: c for m, c in corpus.fields.items()}
+    columns = corpus.fields
     missing = [c for c in columns.values() if c not in table.schema_arrow.names]
     if missing:
         raise DataError(f"{corpus.repo}: {filename} has no column {', '.join(missing)} (it has {', '.join(table.schema_arrow.names)})")
@@ -348,13 +348,11 @@ class RecipeItems(Sequence):
 def offer(mcr: Any, modality: str, role: str) -> RecipeItems | None:
     """A recipe's items of ``modality`` for ``mcr`` in ``role``; None when no recipe names
     any, or when offline (HF_HUB_OFFLINE) with fewer cached than would be asked for."""
-    from .recipes import corpora_for
-
     found = corpora_for(leaf_space(mcr, modality), modality, role)
     if found is None:
         return None
     recipe, names = found
-    n = current_limit(recipe.via_limit if role == "via" else recipe.memory_limit)
+    n = current_limit(recipe.limit(role))
     if offline() and any(e.cached < e.records for e in estimate(names, n)):
         return None
     return RecipeItems(names, modality, n, _options.get().get("progress", True))
@@ -363,14 +361,12 @@ def offer(mcr: Any, modality: str, role: str) -> RecipeItems | None:
 def fetch_plan(a: Any, b: Any, via: str, limit: int | None = None) -> list[tuple[str, list[Estimate]]]:
     """What ``connect(a, b, via)`` with no items would fetch: ``[(what, estimates)]`` for the
     via items and each side's memory (both sides or neither, as connect takes them)."""
-    from .recipes import corpora_for
-
     def lookup(space, modality, role):
         found = corpora_for(leaf_space(space, modality), modality, role)
         if found is None:
             return None
         recipe, names = found
-        return names, limit or (recipe.via_limit if role == "via" else recipe.memory_limit), planned
+        return names, limit or recipe.limit(role), planned
 
     planned: dict[str, int] = {}  # records of a corpus that an earlier role of this run fetches (texts bring their images)
     plan = []
@@ -390,8 +386,6 @@ def fetch_plan(a: Any, b: Any, via: str, limit: int | None = None) -> list[tuple
 
 def why_no_defaults(a: Any, b: Any, via: str) -> str:
     """A note for connect's "no defaults" error when a recipe exists but is held back offline."""
-    from .recipes import corpora_for
-
     for space in (a, b):
         if corpora_for(leaf_space(space, via), via, "via") is not None and offline():
             return (f" (a default recipe exists for {space.name!r}, but HF_HUB_OFFLINE is set and its corpora are not cached: "

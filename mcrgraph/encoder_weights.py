@@ -3,7 +3,7 @@ them through the ``weights_downloads`` hook, into the places the plugins read, s
 machine can go offline afterwards."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -32,17 +32,17 @@ def plan_downloads(spaces: Sequence[str], with_sizes: bool = False) -> list[Plan
     whose plugin declares files. ``with_sizes``: fill in each size, asking the host (one HEAD
     request) for those neither here nor declared; None where it does not answer."""
     if list(spaces) == ["all"] or not spaces:
-        names = [n for n in plugins.plugin_mcrs() if _declares(n)]
+        files = {n: _declared_quietly(n) for n in plugins.plugin_mcrs()}
     else:
-        names = list(dict.fromkeys(spaces))
-        silent = [n for n in names if not declared(n)]
+        files = {n: declared(n) for n in dict.fromkeys(spaces)}
+        silent = [n for n, found in files.items() if not found]
         if silent:
-            with_files = [n for n in plugins.plugin_mcrs() if _declares(n)]
+            with_files = [n for n in plugins.plugin_mcrs() if _declared_quietly(n)]
             raise ConfigError(f"{', '.join(map(repr, silent))}: no files to download (its plugin declares none, or it is "
                               f"set to random init); spaces with files: {', '.join(with_files) or 'none'}")
-    planned = [Planned(n, d, d.local()) for n in names for d in declared(n)]
+    planned = [Planned(n, d, d.local()) for n, found in files.items() for d in found]
     if with_sizes:
-        planned = [Planned(p.space, p.download, p.local, p.local.stat().st_size if p.local else p.download.size or p.download.remote_size())
+        planned = [replace(p, size=p.local.stat().st_size if p.local else p.download.size or p.download.remote_size())
                    for p in planned]
     return planned
 
@@ -60,8 +60,8 @@ def download_weights(spaces: Sequence[str], progress: bool = True, on_file=None)
     return done
 
 
-def _declares(name: str) -> bool:
+def _declared_quietly(name: str) -> list[Download]:
     try:
-        return bool(declared(name))
+        return declared(name)
     except Exception:  # a space that fails to load has nothing to download here
-        return False
+        return []

@@ -166,11 +166,16 @@ BRANCH = "main"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 
 
-def official_url(kind: str) -> str:
+def official_url(kind: str, lfs: bool = False) -> str:
     """Where the released ``kind`` file is: ``<base>/<repo>/main/checkpoints/<file>``, base
-    raw.githubusercontent.com or ``$MCRGRAPH_OFFICIAL_URL``."""
+    raw.githubusercontent.com or ``$MCRGRAPH_OFFICIAL_URL``; with ``lfs``, where GitHub serves
+    the bytes of a file kept in Git LFS (``<mirror>/lfs`` on a mirror)."""
     k = _kind(kind)
-    base = (os.environ.get(URL_ENV) or GITHUB_RAW).rstrip("/")
+    mirror = (os.environ.get(URL_ENV) or "").rstrip("/")
+    if lfs:
+        base = f"{mirror}/lfs" if mirror else GITHUB_LFS
+    else:
+        base = mirror or GITHUB_RAW
     return f"{base}/{k.repo}/{BRANCH}/checkpoints/{k.file}"
 
 
@@ -198,9 +203,7 @@ def fetch_official(kind: str, progress: bool = True) -> Path:
             return dest
         os.replace(dest, pointer)  # verified by its blob id; the real bytes come next
     oid, size = _read_lfs_pointer(pointer)
-    base = os.environ.get(URL_ENV)
-    url = f"{base.rstrip('/')}/lfs/{k.repo}/{BRANCH}/checkpoints/{k.file}" if base else f"{GITHUB_LFS}/{k.repo}/{BRANCH}/checkpoints/{k.file}"
-    path = fetch(url, dest, sha256=oid, progress=progress)
+    path = fetch(official_url(kind, lfs=True), dest, sha256=oid, progress=progress)
     if path.stat().st_size != size:
         raise ConnectorFileError(f"{path}: {path.stat().st_size} bytes, but its Git LFS pointer says {size}")
     return path

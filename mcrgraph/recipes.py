@@ -64,6 +64,10 @@ class Recipe(BaseModel):
     via_limit: int = 20_000
     memory_limit: int = 10_000
 
+    def limit(self, role: str) -> int:
+        """How many items it takes by default in ``role`` (``via`` or ``memory``)."""
+        return self.via_limit if role == "via" else self.memory_limit
+
 
 def shards(pattern: str, first: int, last: int, width: int) -> tuple[str, ...]:
     """``shards("train/{}.tar", 0, 13, 0)`` -> train/0.tar ... train/13.tar (webdataset's brace range)."""
