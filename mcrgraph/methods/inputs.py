@@ -67,9 +67,9 @@ def readout(queries: torch.Tensor, keys: torch.Tensor, temperature: float, top_k
     """``normalize(softmax(q·kᵀ/τ)·k)``, exactly or over each query's top-k keys."""
     if top_k is None or top_k >= len(keys):
         return memory_readout(queries, keys, temperature)
-    from .readout import topk_readout  # issue 16 item 4; loaded only when asked for
+    from .readout import topk_readout  # issue 16 item 4; loaded only when asked for; rows come normalised
 
-    return F.normalize(topk_readout(queries, keys, keys, temperature, top_k), dim=-1)
+    return topk_readout(queries, keys, keys, temperature, top_k)
 
 
 @dataclass

@@ -145,19 +145,14 @@ def retention(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict
     kinds = np.array([c.kind for c in world.concepts])
     out = {}
     for parent in space.parents():
-        if parent.name == "mini-clap" and card.via == "text":
-            _, lab = world.arrays("heldout", "audio")
+        if parent.name in ("mini-clap", "mini-clip") and card.via == "text":
+            m = "audio" if parent.name == "mini-clap" else "image"
+            _, lab = world.arrays("heldout", m)
             concepts = sorted(set(lab.tolist()))
-            out["audio->text retention (mini-clap)"] = measure(
-                space, parent, "audio", "text", world.ids("heldout", "audio"), lab,
-                first_captions(world, "audio_captions", concepts), concepts, audio_groups(world))
-        elif parent.name == "mini-clip" and card.via == "text":
-            _, lab = world.arrays("heldout", "image")
-            concepts = sorted(set(lab.tolist()))
-            groups = {f"images: {k}": kinds[lab] == k for k in sorted(set(kinds[lab]))}
-            out["image->text retention (mini-clip)"] = measure(
-                space, parent, "image", "text", world.ids("heldout", "image"), lab,
-                first_captions(world, "image_captions", concepts), concepts, groups)
+            groups = audio_groups(world) if m == "audio" else {f"images: {k}": kinds[lab] == k for k in sorted(set(kinds[lab]))}
+            out[f"{m}->text retention ({parent.name})"] = measure(
+                space, parent, m, "text", world.ids("heldout", m), lab,
+                first_captions(world, f"{m}_captions", concepts), concepts, groups)
         elif parent.name == "mini-ulip" and card.via == "image":
             _, pl = world.arrays("heldout", "3d")
             _, il = world.arrays("heldout", "image")

@@ -53,7 +53,7 @@ def evaluate_space(space):
         tables["held-out audio->image retrieval, mini world (R@k, mAP: audio queries)"] = audio_image(space)
     if _from(space, "3d", "mini-ulip"):
         tables["held-out audio->3d retrieval, mini world (R@k, mAP: audio queries)"] = audio_3d(space)
-    tables.update({f"held-out {title}: what the connection keeps of the parent's own R@1" : t
+    tables.update({f"held-out {title}: what the connection keeps of the parent's own R@1": t
                    for title, t in retention(space).items()})
     return tables or None
 
