@@ -40,7 +40,7 @@ def make_images(folder: str, n: int, seed: int = 0) -> list[str]:
 
 def run(n_images: int = 96, repeats: int = 3) -> dict:
     import mcrgraph
-    from mcrgraph.media import parallel_map, pil_image
+    from mcrgraph.io.media import parallel_map, pil_image
     from mcrgraph_clip import ClipConfig, ClipMCR
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,5 @@
 """Top-k queries against a gallery of unit vectors: the plain ``torch.topk(gallery @ q, k)``
-as the baseline, next to ``mcrgraph.topk`` (exact float32, chunked), the same over a gallery
+as the baseline, next to ``mcrgraph.ranking.topk`` (exact float32, chunked), the same over a gallery
 stored in bfloat16 and in float16, and batches of queries (one pass over the gallery for the
 whole batch; per-query time = batch time / batch size). Every variant is timed in the same
 run as its baseline; ratio = variant / baseline.
@@ -13,7 +13,7 @@ import gc
 
 import torch
 
-from mcrgraph.topk import topk
+from mcrgraph.ranking.topk import topk
 
 from .common import median_time, threads, unit_rows
 
@@ -66,7 +66,7 @@ def run(n_gallery: int, d: int, k: int, thread_counts: tuple[int, ...], repeats:
     for t in thread_counts:
         with threads(t):
             r = {"full_ms": ms(lambda: topk_full(gallery, q, k)),
-                 "chunked_ms": ms(lambda: topk(q[None], gallery, k))}  # mcrgraph.topk, exact float32
+                 "chunked_ms": ms(lambda: topk(q[None], gallery, k))}  # mcrgraph.ranking.topk, exact float32
             for name, g in stored.items():
                 r[f"{name}_ms"] = ms(lambda g=g: topk(q[None], g, k))
             for b in batches if t in batch_thread_counts else ():
@@ -111,7 +111,7 @@ def faiss_rows(gallery: torch.Tensor, qs: torch.Tensor, k: int, repeats: int, ex
     the batch of queries; IVF also on a clustered gallery of the same size. Empty without FAISS."""
     import time
 
-    from mcrgraph.index import GalleryIndex
+    from mcrgraph.ranking.index import GalleryIndex
 
     try:
         import faiss  # noqa: F401
@@ -150,13 +150,13 @@ def variants(r: dict) -> list[tuple[str, str, str, float, str]]:
     out = []
     for t, x in r["by_threads"].items():
         out.append((t, "torch.topk(gallery @ q)", "target 50 ms", x["full_ms"], None))
-        out.append((t, "mcrgraph.topk float32 (exact)", "torch.topk(gallery @ q)", x["chunked_ms"], "full_ms"))
+        out.append((t, "mcrgraph.ranking.topk float32 (exact)", "torch.topk(gallery @ q)", x["chunked_ms"], "full_ms"))
         for name in REDUCED:
-            out.append((t, f"mcrgraph.topk, {name} gallery", "torch.topk(gallery @ q)", x[f"{name}_ms"], "full_ms"))
+            out.append((t, f"mcrgraph.ranking.topk, {name} gallery", "torch.topk(gallery @ q)", x[f"{name}_ms"], "full_ms"))
         for b in r["batches"] if f"batch{r['batches'][0]}_per_query_ms" in x else ():
             out.append((t, f"torch.topk(Q @ gallery.T), Q={b}, per query", "torch.topk(gallery @ q)", x[f"full_batch{b}_per_query_ms"], "full_ms"))
-            out.append((t, f"mcrgraph.topk float32, Q={b}, per query", "torch.topk(gallery @ q)", x[f"batch{b}_per_query_ms"], "full_ms"))
-            out.append((t, f"mcrgraph.topk bf16 gallery, Q={b}, per query", "torch.topk(gallery @ q)", x[f"bf16_batch{b}_per_query_ms"], "full_ms"))
+            out.append((t, f"mcrgraph.ranking.topk float32, Q={b}, per query", "torch.topk(gallery @ q)", x[f"batch{b}_per_query_ms"], "full_ms"))
+            out.append((t, f"mcrgraph.ranking.topk bf16 gallery, Q={b}, per query", "torch.topk(gallery @ q)", x[f"bf16_batch{b}_per_query_ms"], "full_ms"))
     return out
 
 
@@ -178,8 +178,8 @@ def markdown(r: dict, target_ms: float = 50.0) -> str:
     lines += ["| gallery | recall@%d vs exact float32 | top-1 agrees | queries |" % r["k"], "|---|---|---|---|"]
     lines += [f"| {n} | {x['recall_at_k']:.4f} | {x['top1']:.3f} | {x['queries']} |" for n, x in r["recall"].items()]
     if r.get("index"):
-        lines += ["", f"FAISS (`mcrgraph.index.GalleryIndex`, faiss-cpu) at {r['index_threads']} threads, one query; baseline: "
-                  f"exact `mcrgraph.topk` float32 on the same gallery; recall@{r['k']} against it over {r['index'][0]['queries']} queries.", "",
+        lines += ["", f"FAISS (`mcrgraph.ranking.index.GalleryIndex`, faiss-cpu) at {r['index_threads']} threads, one query; baseline: "
+                  f"exact `mcrgraph.ranking.topk` float32 on the same gallery; recall@{r['k']} against it over {r['index'][0]['queries']} queries.", "",
                   "| gallery | index | setting | build s | ms per query | exact ms | ratio | recall@%d |" % r["k"], "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {x['gallery']} | {x['kind']} | {_setting(x)} | {x['build_s']:.1f} | {x['ms']:.2f} | {x['exact_ms']:.1f} | "
                   f"{x['ms'] / x['exact_ms']:.3f} | {x['recall_at_k']:.3f} |" for x in r["index"]]

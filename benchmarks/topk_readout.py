@@ -1,7 +1,7 @@
 """Top-k readout (``mcrgraph.methods.readout.topk_readout``) against the full readout
 (``losses.memory_readout``, every key weighed), in the same run: seconds, speed-up and the
 largest absolute error of the top-k output against the full one, per backend (exact
-``mcrgraph.topk``, ``faiss-flat``, ``faiss-ivf``), per k and per temperature.
+``mcrgraph.ranking.topk``, ``faiss-flat``, ``faiss-ivf``), per k and per temperature.
 
 The keys are clustered unit vectors (``query.clustered_rows``: 1,000 rows per centre, as real
 embeddings cluster by concept), the queries lie near random keys, and the values are the
@@ -55,7 +55,7 @@ def faiss_version() -> str | None:
 def run(n_queries: int, n_keys: int, d: int, repeats: int, n_threads: int, ks=KS, temperatures=TEMPERATURES) -> dict:
     """Every (temperature, backend, k) timed as a median of ``repeats`` calls after one warm-up
     call, next to the full readout of the same temperature timed the same way just before."""
-    from mcrgraph.index import GalleryIndex
+    from mcrgraph.ranking.index import GalleryIndex
 
     queries, keys = make_data(n_queries, n_keys, d)
     backends = [b for b in BACKENDS if b == "exact" or faiss_version()]

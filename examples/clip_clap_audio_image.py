@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import mcrgraph
-from mcrgraph.items import read_items
+from mcrgraph.io.items import read_items
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
 
     images = read_items(args.images, "image")
     if args.official:
-        from mcrgraph.official import import_official
+        from mcrgraph.fetch.official import import_official
 
         space = import_official(args.official, "clap-clip", overwrite=True)
     elif args.captions:

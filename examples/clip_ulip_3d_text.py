@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 import mcrgraph
-from mcrgraph.items import read_items
+from mcrgraph.io.items import read_items
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
 
     clouds = read_items(args.clouds, "3d")
     if args.official:
-        from mcrgraph.official import import_official
+        from mcrgraph.fetch.official import import_official
 
         space = import_official(args.official, "ulip-clip", overwrite=True)
     elif args.images:

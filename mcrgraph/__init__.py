@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .version import __version__  # noqa: E402,F401
 
-from .hookspecs import hookimpl  # noqa: E402
-from .mcr import MCR  # noqa: E402
+from .spaces.hookspecs import hookimpl  # noqa: E402
+from .spaces.mcr import MCR  # noqa: E402
 from .errors import (  # noqa: E402
     AmbiguousPathError,
     ChecksumError,
@@ -22,15 +22,15 @@ from .errors import (  # noqa: E402
     UnknownMCRError,
     UnknownModalityError,
 )
-from .plugins import register, unregister  # noqa: E402
-from .registry import get_mcr, list_mcrs  # noqa: E402
-from .encoding import embed  # noqa: E402
+from .spaces.plugins import register, unregister  # noqa: E402
+from .spaces.registry import get_mcr, list_mcrs  # noqa: E402
+from .spaces.encoding import embed  # noqa: E402
 from .connect import connect  # noqa: E402
-from .graph import MCRGraph, Path, graph  # noqa: E402
-from .tasks import Classification, Hit, classify, search  # noqa: E402
-from .localize import Heatmap, localize  # noqa: E402
-from .index import GalleryIndex  # noqa: E402
-from . import download, official  # noqa: E402,F401  (mcrgraph.official.fetch_official, mcrgraph.download.fetch)
+from .planning.graph import MCRGraph, Path, graph  # noqa: E402
+from .tasks.retrieval import Classification, Hit, classify, search  # noqa: E402
+from .tasks.localize import Heatmap, localize  # noqa: E402
+from .ranking.index import GalleryIndex  # noqa: E402
+from .fetch import download, official  # noqa: E402,F401  (mcrgraph.fetch.official.fetch_official, mcrgraph.fetch.download.fetch)
 
 __all__ = [
     "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect",

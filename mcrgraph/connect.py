@@ -9,17 +9,19 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from . import connectors, corpora, plugins
+from .fetch import corpora
+from .spaces import plugins
+from .store import connectors
 from .version import __version__
-from .card import ConnectorCard, DataRef, SpaceRef
-from .checkpoints import Checkpointer
-from .connected import ConnectedMCR
-from .encoding import embed
+from .store.card import ConnectorCard, DataRef, SpaceRef
+from .store.checkpoints import Checkpointer
+from .spaces.connected import ConnectedMCR
+from .spaces.encoding import embed
 from .errors import ConfigError, DataError, MCRGraphError, UnknownModalityError
-from .fingerprint import items_fingerprint
-from .mcr import MCR, NAME_RE, split_pin
+from .spaces.fingerprint import items_fingerprint
+from .spaces.mcr import MCR, NAME_RE, split_pin
 from .methods import TrainingData, get_method
-from .registry import get_mcr
+from .spaces.registry import get_mcr
 
 log = logging.getLogger(__name__)
 

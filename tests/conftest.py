@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import mcrgraph
-from mcrgraph import plugins, registry
+from mcrgraph.spaces import plugins, registry
 
 
 class FakeMCR(mcrgraph.MCR):

@@ -82,7 +82,7 @@ def test_batch_invariance_determinism_and_sample_rates(tmp_path, tok):
         assert torch.equal(batch, b.encode(modality, items))
     wave, sr = soundfile.read(files[0], dtype="float32")
     torch.testing.assert_close(a.encode("audio", [(wave, sr)]), a.encode("audio", [files[0]]))
-    from mcrgraph.media import resample
+    from mcrgraph.io.media import resample
 
     at48 = resample(wave, sr, 48000)  # a bare array is taken at 48 kHz, as laion_clap takes it
     torch.testing.assert_close(a.encode("audio", [at48]), a.encode("audio", [files[0]]))

@@ -147,7 +147,7 @@ def test_synthetic_eval_along_a_planned_path(run):
 
 def test_media_folders_keep_only_their_modalitys_files(tmp_path):
     from mcrgraph.errors import DataError
-    from mcrgraph.items import read_items
+    from mcrgraph.io.items import read_items
 
     (tmp_path / "a.png").write_bytes(b"x")
     (tmp_path / "notes.txt").write_text("not an image")

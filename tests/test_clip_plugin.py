@@ -153,7 +153,7 @@ def test_listed_by_the_cli_without_loading_weights():
 
 
 def test_patch_embeddings_for_localization(tmp_path):
-    from mcrgraph.localize import embed_dense
+    from mcrgraph.tasks.localize import embed_dense
 
     m = tiny()
     _, paths = pictures(tmp_path, 2)

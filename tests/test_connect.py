@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import mcrgraph
-from mcrgraph import connectors
+from mcrgraph.store import connectors
 from conftest import CAPTIONS, QUICK
 
 IMAGES = [f"k{i}#7" for i in range(20)]
@@ -90,7 +90,7 @@ def test_crash_during_save_leaves_old_connector_intact(fakes, store, monkeypatch
     def crash(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("mcrgraph.store.os.fsync", crash)
+    monkeypatch.setattr("mcrgraph.store.disk.os.fsync", crash)
     with pytest.raises(mcrgraph.StoreError, match="No space left on device; nothing was stored"):
         mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config={**QUICK, "seed": 5}, overwrite=True)
     assert (store / "connectors" / "fa+fb" / "model.safetensors").read_bytes() == before
@@ -105,7 +105,7 @@ def test_reload_is_bit_identical(fakes):
 
 
 def connectors_reload(name):
-    from mcrgraph.connected import ConnectedMCR
+    from mcrgraph.spaces.connected import ConnectedMCR
 
     folder = connectors.connector_path(name)
     return ConnectedMCR(connectors.read_card(folder), folder)

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 import mcrgraph
-from mcrgraph import metrics
+from mcrgraph.ranking import metrics
 from mcrgraph.datasets import BENCHMARKS, Scorer, counterfactual, score_heatmaps
-from mcrgraph.datasets.commands import run
+from mcrgraph.cli.datasets import run
 from mcrgraph.datasets.localization import gt_map
 
 CONCEPTS = ["dog", "cat", "car", "bell", "drum"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import mcrgraph
-from mcrgraph import plugins
+from mcrgraph.spaces import plugins
 from conftest import FakeMCR
 
 

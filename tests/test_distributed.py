@@ -9,7 +9,7 @@ import torch
 from conftest import QUICK
 
 import mcrgraph
-from mcrgraph.distributed import embed_dataset
+from mcrgraph.tasks.distributed import embed_dataset
 
 ITEMS = [f"c{i}#{j}" for i in range(30) for j in range(2)]
 

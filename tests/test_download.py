@@ -1,4 +1,4 @@
-"""mcrgraph.download.fetch against a local HTTP server: verified files only ever appear at the
+"""mcrgraph.fetch.download.fetch against a local HTTP server: verified files only ever appear at the
 destination, a cut transfer resumes (Range) or restarts (no Range), a verified file is reused
 with no second request, a wrong digest is refused with nothing left behind."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import pytest
 
 from local_server import serve
-from mcrgraph.download import fetch, git_blob_id, human_size
+from mcrgraph.fetch.download import fetch, git_blob_id, human_size
 from mcrgraph.errors import ChecksumError, DownloadError
 
 DATA = os.urandom(300_000)

@@ -103,7 +103,7 @@ def test_interrupted_cache_write_leaves_no_entry(store, monkeypatch):
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as mp:
-        mp.setattr("mcrgraph.store.os.replace", crash)
+        mp.setattr("mcrgraph.store.disk.os.replace", crash)
         emb = mcrgraph.embed(m, "text", ["a"])  # the work still succeeds
     assert emb.shape == (1, 8)
     assert list((store / "cache").rglob("*")) == [p for p in (store / "cache").rglob("*") if p.is_dir()]

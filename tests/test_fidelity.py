@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 
 import mcrgraph
-from mcrgraph import connectors
-from mcrgraph.connected import ConnectedMCR
-from mcrgraph.encoding import embed
-from mcrgraph.fidelity import retention
+from mcrgraph.store import connectors
+from mcrgraph.spaces.connected import ConnectedMCR
+from mcrgraph.spaces.encoding import embed
+from mcrgraph.tasks.fidelity import retention
 from mcrgraph.methods import cmcr, exmcr
 from mcrgraph.methods.losses import memory_readout
 from conftest import CAPTIONS, QUICK

@@ -15,7 +15,7 @@ PROBE = textwrap.dedent('''
     import json, sys
     import numpy as np
     import mcrgraph
-    from mcrgraph.plugins import hook, plugin_mcrs
+    from mcrgraph.spaces.plugins import hook, plugin_mcrs
 
     t = np.arange(16000) / 16000
     SAMPLES = {"text": ["a dog barking", "a handwritten seven"],

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mcrgraph
-from mcrgraph import connectors
+from mcrgraph.store import connectors
 from mcrgraph.cli import cli
-from mcrgraph.connected import ConnectedMCR
-from mcrgraph.items import read_items
+from mcrgraph.spaces.connected import ConnectedMCR
+from mcrgraph.io.items import read_items
 from conftest import CAPTIONS, FUZZ_CASES, QUICK
 
 def fuzz(n):
@@ -139,7 +139,7 @@ ply_header = st.builds(
 def test_point_cloud_files_load_or_fail_cleanly(tmp_path, suffix, header, body):
     import numpy as np
 
-    from mcrgraph.pointcloud import load_point_cloud
+    from mcrgraph.io.pointcloud import load_point_cloud
 
     FUZZ_CASES["point-cloud files"] += 1
     path = tmp_path / f"cloud{suffix}"

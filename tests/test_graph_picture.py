@@ -8,7 +8,7 @@ import mcrgraph
 from click.testing import CliRunner
 from conftest import CAPTIONS, QUICK, FakeMCR
 from mcrgraph.cli import cli
-from mcrgraph.graph_picture import MIN_GAP, layout, mermaid
+from mcrgraph.planning.picture import MIN_GAP, layout, mermaid
 
 MODS = [("image", "text"), ("audio", "text"), ("3d", "image"), ("audio", "image"), ("text",), ("3d", "text")]
 

@@ -1,4 +1,4 @@
-"""GalleryIndex: the exact kind matches mcrgraph.topk; half precision and FAISS are measured
+"""GalleryIndex: the exact kind matches mcrgraph.ranking.topk; half precision and FAISS are measured
 against it (recall@10), and bad input gets clear errors."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import mcrgraph
-from mcrgraph.index import GalleryIndex
-from mcrgraph.topk import topk
+from mcrgraph.ranking.index import GalleryIndex
+from mcrgraph.ranking.topk import topk
 
 
 def unit(n, d, seed):

@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 import mcrgraph
 from mcrgraph.cli import cli
-from mcrgraph.connectors import connectors_dir
+from mcrgraph.store.connectors import connectors_dir
 from mcrgraph.errors import DataError
-from mcrgraph.graph import join
+from mcrgraph.planning.graph import join
 
 from conftest import CAPTIONS, QUICK, FakeMCR
 

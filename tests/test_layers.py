@@ -1,6 +1,7 @@
-"""The package's layers (docs/architecture.md, "Layers"): each module imports only modules of
-its own layer or the layers below it, imports inside functions included (they are the same
-dependency, deferred), and no module reaches for another module's private names."""
+"""The package's layers are its folders (docs/architecture.md, "Layers"). Each folder (or root
+module) is a room on a floor; a module imports only from its own room or rooms on lower floors
+(imports inside functions included: they are the same dependency, deferred); the top floor is the
+interface and may use anything. No module reaches for another module's private names,."""
 import ast
 import pathlib
 
@@ -10,20 +11,22 @@ import mcrgraph
 
 ROOT = pathlib.Path(mcrgraph.__file__).parent
 
-# lowest first; a module not listed here fails the test, so every new module takes a side.
-# index sits in core (it needs only base modules) so that methods.readout can search keys through it.
-LAYERS = {
-    "base": ["errors", "mcr", "hookspecs", "version", "files", "progress", "fingerprint", "card", "store", "lineage",
-             "metrics", "topk", "weights", "safeload", "items", "media", "pointcloud",
-             "download"],
-    "core": ["plugins", "registry", "connectors", "connected", "encoding", "cache", "checkpoints", "methods", "connect",
-             "graph", "planner", "official", "pretrained", "encoder_weights",
-             "recipes", "corpora", "index", "methods.readout",
-             "fidelity"],
-    "tasks": ["tasks", "localize", "datasets", "distributed"],
-    "interface": ["mcrgraph", "cli", "cli_common", "cli_tasks", "__main__", "drawing", "graph_picture", "default_plugins", "datasets.commands"],
-}
-RANK = {m: i for i, mods in enumerate(LAYERS.values()) for m in mods}
+# lowest first; a room not listed here fails the test, so every new folder takes a floor.
+FLOORS = [
+    ["errors", "version", "names"],
+    ["io"],
+    ["store", "ranking"],
+    ["methods"],
+    ["spaces"],
+    ["fetch"],
+    ["connect"],
+    ["planning"],
+    ["tasks"],
+    ["datasets"],
+    ["cli", "default_plugins", "__main__", "mcrgraph"],
+]
+FLOOR = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
+TOP = len(FLOORS) - 1
 
 
 def modules() -> dict[str, pathlib.Path]:
@@ -37,20 +40,16 @@ def modules() -> dict[str, pathlib.Path]:
 MODULES = modules()
 
 
-def layer_of(module: str) -> str:
-    """The most specific entry of LAYERS that holds ``module``: ``mcrgraph.methods.cmcr`` ->
-    ``methods``, ``mcrgraph.datasets.commands`` -> ``datasets.commands``; the package -> ``mcrgraph``."""
-    parts = module.split(".")[1:]
-    for n in range(len(parts), 0, -1):
-        if ".".join(parts[:n]) in RANK:
-            return ".".join(parts[:n])
-    return parts[0] if parts else module
+def room_of(module: str) -> str:
+    """``mcrgraph.spaces.mcr`` -> ``spaces``; ``mcrgraph.connect`` -> ``connect``; the package -> ``mcrgraph``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
-def imports(module: str, tree: ast.AST) -> list[tuple[str, list[str], int]]:
+def imports(module: str, tree: ast.AST, known=MODULES) -> list[tuple[str, list[str], int]]:
     """(imported package module, names taken from it, line) for every import in ``tree``."""
     out = []
-    is_pkg = MODULES[module].name == "__init__.py"
+    is_pkg = module in known and known[module].name == "__init__.py"
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
@@ -61,26 +60,38 @@ def imports(module: str, tree: ast.AST) -> list[tuple[str, list[str], int]]:
                 stem = node.module or ""
             for alias in node.names:
                 sub = f"{stem}.{alias.name}"
-                if sub in MODULES:
+                if sub in known:
                     out.append((sub, [], node.lineno))
-                elif stem in MODULES:
+                elif stem in known:
                     out.append((stem, [alias.name], node.lineno))
         elif isinstance(node, ast.Import):
-            out += [(a.name, [], node.lineno) for a in node.names if a.name in MODULES]
+            out += [(a.name, [], node.lineno) for a in node.names if a.name in known]
     return out
 
 
-def test_every_module_has_a_layer():
-    assert sorted(m for m in MODULES if layer_of(m) not in RANK) == []
+def allowed(importer: str, target: str) -> bool:
+    mine, theirs = room_of(importer), room_of(target)
+    return mine == theirs or FLOOR[mine] == TOP or FLOOR[theirs] < FLOOR[mine]
+
+
+def test_every_room_has_a_floor():
+    assert sorted({room_of(m) for m in MODULES} - set(FLOOR)) == []
+
+
+def test_every_folder_says_what_it_holds_and_may_import():
+    for room in FLOOR:
+        init = ROOT / room / "__init__.py"
+        if init.exists():
+            doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+            assert "May import" in doc, f"{init} docstring: say what it holds and what it may import"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_imports_go_down_the_layers(module):
-    mine = RANK[layer_of(module)]
+def test_imports_go_down_the_floors(module):
     tree = ast.parse(MODULES[module].read_text())
-    up = [f"line {line}: {target} ({layer_of(target)})" for target, _, line in imports(module, tree)
-          if RANK[layer_of(target)] > mine and not module.startswith(target + ".")]
-    assert up == [], f"{module} imports from a higher layer"
+    up = [f"line {line}: {target} ({room_of(target)})" for target, _, line in imports(module, tree)
+          if not allowed(module, target)]
+    assert up == [], f"{module} ({room_of(module)}) imports from a room on its floor or above"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -88,8 +99,9 @@ def test_no_private_names_of_other_modules(module):
     tree = ast.parse(MODULES[module].read_text())
     taken = [f"line {line}: {name} from {target}" for target, names, line in imports(module, tree)
              for name in names if target != module and name.startswith("_") and not name.startswith("__")]
+    package = module.split(".")[:-1] if MODULES[module].name != "__init__.py" else module.split(".")
     aliases = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level
-               for a in node.names if f"{'.'.join(module.split('.')[:-1])}.{a.name}" in MODULES or f"mcrgraph.{a.name}" in MODULES}
+               for a in node.names if ".".join(package + [a.name]) in MODULES}
     reached = [f"line {n.lineno}: {n.value.id}.{n.attr}" for n in ast.walk(tree)
                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in aliases
                and n.attr.startswith("_") and not n.attr.startswith("__")]
@@ -97,7 +109,10 @@ def test_no_private_names_of_other_modules(module):
 
 
 def test_the_layer_test_sees_a_violation():
-    """The checks above can fail: a core module importing the task layer is found."""
-    tree = ast.parse("def f():\n    from .tasks import classify\n")
-    found = [t for t, _, _ in imports("mcrgraph.graph", tree)]
-    assert found == ["mcrgraph.tasks"] and RANK[layer_of(found[0])] > RANK["graph"]
+    """The checks can fail: methods (floor 3) reaching into spaces (floor 4) is found, and so is a
+    room importing a neighbour on its own floor (store and ranking)."""
+    tree = ast.parse("def f():\n    from ..spaces.mcr import MCR\n    from ..ranking import topk\n")
+    found = [t for t, _, _ in imports("mcrgraph.methods.cmcr", tree)]
+    assert found == ["mcrgraph.spaces.mcr", "mcrgraph.ranking.topk"]
+    assert [allowed("mcrgraph.methods.cmcr", t) for t in found] == [False, True]
+    assert not allowed("mcrgraph.store.card", "mcrgraph.ranking.topk")

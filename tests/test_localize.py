@@ -1,4 +1,4 @@
-"""Localization heat maps (mcrgraph/localize.py): dense features in the MCR contract, mini-clip's
+"""Localization heat maps (mcrgraph/tasks/localize.py): dense features in the MCR contract, mini-clip's
 patch embeddings, dense features through connectors, the planner's choice, errors, drawing and
 the ``mcrgraph localize`` command."""
 from __future__ import annotations
@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 import mcrgraph
-from mcrgraph import drawing
+from mcrgraph.cli import drawing
 from mcrgraph.cli import cli
 from mcrgraph.errors import ConfigError, DataError, EncoderError, EncoderOutputError, NoPathError, UnknownModalityError
-from mcrgraph.graph import MCRGraph
-from mcrgraph.localize import Heatmap, embed_dense, localize, picture
+from mcrgraph.planning.graph import MCRGraph
+from mcrgraph.tasks.localize import Heatmap, embed_dense, localize, picture
 from mcrgraph_mini.space import inputs
 from mcrgraph_mini.world import bundled
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from mcrgraph import media
+from mcrgraph.io import media
 from mcrgraph.errors import DataError
-from mcrgraph.media import parallel_map, prefetched
-from mcrgraph.pointcloud import load_point_cloud
+from mcrgraph.io.media import parallel_map, prefetched
+from mcrgraph.io.pointcloud import load_point_cloud
 
 
 @pytest.mark.parametrize("n,batch,workers", [(0, 4, 2), (3, 4, 2), (4, 4, 2), (17, 4, 3), (50, 8, 4), (9, 2, 1)])
@@ -46,7 +46,7 @@ def test_a_missing_file_says_it_does_not_exist(read, what, tmp_path):
 
 
 def test_an_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
-    from mcrgraph import files
+    from mcrgraph.io import files
 
     f = tmp_path / "locked.wav"
     f.write_bytes(b"RIFF")

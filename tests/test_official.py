@@ -11,7 +11,7 @@ from torch import nn
 
 import mcrgraph
 from mcrgraph.cli import cli
-from mcrgraph.official import import_official
+from mcrgraph.fetch.official import import_official
 from conftest import FakeMCR
 
 
@@ -156,13 +156,13 @@ def test_the_wrong_kind_is_named(tmp_path, spaces512):
     torch.save(official(CLAPCLIP_Head).state_dict(), path)
     with pytest.raises(mcrgraph.ConnectorFileError, match="looks like --kind clap-clip"):
         import_official(path, "ulip-clip", clip="fclip", leaf="fulip")
-    from mcrgraph.store import connectors_dir
+    from mcrgraph.store.disk import connectors_dir
 
     assert not (connectors_dir() / "fclip+fulip").exists()
 
 
 def test_foreign_corrupt_and_unsafe_files_are_refused(tmp_path, spaces512):
-    from mcrgraph.store import connectors_dir
+    from mcrgraph.store.disk import connectors_dir
 
     state = official(CLAPCLIP_Head).state_dict()
     bad_shape = dict(state, **{"Head_A.net1.0.weight": torch.zeros(1024, 256)})

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 import mcrgraph
 from local_server import LocalServer, Served, block_internet
-from mcrgraph import official
+from mcrgraph.fetch import official
 from mcrgraph.cli import cli
-from mcrgraph.store import connectors_dir
+from mcrgraph.store.disk import connectors_dir
 from test_official import CLAPCLIP_Head, Ex_MCR_Head, ULIPCLIP_Head, official as official_head
 
 HEADS = {"clap-clip": CLAPCLIP_Head, "ulip-clip": ULIPCLIP_Head, "ex-clap": Ex_MCR_Head, "ex-ulip": Ex_MCR_Head}

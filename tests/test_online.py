@@ -1,14 +1,14 @@
 """The real addresses (opt-in: ``pytest -m online``; skipped otherwise). The official heads are
-fetched from GitHub and checked against the blob ids in mcrgraph.official, then imported onto
+fetched from GitHub and checked against the blob ids in mcrgraph.fetch.official, then imported onto
 the installed clip/clap/ulip spaces (no encoder weights are needed to import); the encoder
 files' hosts are asked for their sizes, without downloading them."""
 from __future__ import annotations
 
 import pytest
 
-from mcrgraph import official
-from mcrgraph.download import remote_size
-from mcrgraph.encoder_weights import plan_downloads
+from mcrgraph.fetch import official
+from mcrgraph.fetch.download import remote_size
+from mcrgraph.fetch.encoders import plan_downloads
 
 pytestmark = pytest.mark.online
 

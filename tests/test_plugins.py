@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import mcrgraph
-from mcrgraph import plugins
+from mcrgraph.spaces import plugins
 from conftest import FakeMCR
 
 sys.path.insert(0, str(Path(__file__).parent / "plugin_fixtures"))

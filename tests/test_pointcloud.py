@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import mcrgraph
-from mcrgraph.pointcloud import load_point_cloud
+from mcrgraph.io.pointcloud import load_point_cloud
 
 
 def cube(n=500, seed=0):

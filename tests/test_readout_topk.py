@@ -103,7 +103,7 @@ def test_faiss_backends_agree_with_exact_on_small_data():
 
 def test_a_built_index_is_reused_and_must_match_the_keys():
     pytest.importorskip("faiss")
-    from mcrgraph.index import GalleryIndex
+    from mcrgraph.ranking.index import GalleryIndex
 
     gen = torch.Generator().manual_seed(6)
     q, keys = clustered(500, 40, 16, 5, gen)

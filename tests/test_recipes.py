@@ -1,4 +1,4 @@
-"""Default recipes (mcrgraph/recipes.py) and fetching their corpora (mcrgraph/corpora.py), on
+"""Default recipes (mcrgraph/fetch/recipes.py) and fetching their corpora (mcrgraph/fetch/corpora.py), on
 real code paths without the internet: a dataset repository in the hub's layout, served by the
 standard library's HTTP server on 127.0.0.1 and reached through huggingface_hub's endpoint
 setting (HF_ENDPOINT). Requests are counted, so "no second transfer" is checked, not assumed."""
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import mcrgraph
-from mcrgraph import corpora, recipes
+from mcrgraph.fetch import corpora, recipes
 from mcrgraph.cli import cli
 from mcrgraph.errors import DataError
 
@@ -207,7 +207,7 @@ def test_dry_run_says_what_and_how_much_and_transfers_nothing(hub, fakes):
     assert "in all about 36.0 kB to download" in r.output
     assert "image@fa (memory)" in r.output and "audio@fb (memory)" in r.output
     assert "default recipe: test fa+fb (as in the test paper" in r.output
-    assert not (mcrgraph.store.home() / "connectors" / "fa+fb").exists()
+    assert not (mcrgraph.store.disk.home() / "connectors" / "fa+fb").exists()
     corpora.items(recipes.CORPORA["pics"], "text", 4, progress=False)
     r = CliRunner().invoke(cli, ["connect", "fa", "fb", "--via", "text", "--limit", "2", "--dry-run"])
     assert "pics: 1 records from test/pics@aaaaaaaaaaaa, all cached (or fetched above): nothing to download" in r.output

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 import mcrgraph
-from mcrgraph import connectors
+from mcrgraph.store import connectors
 from mcrgraph.cli import cli
-from mcrgraph.safeload import load_torch_weights
+from mcrgraph.store.safeload import load_torch_weights
 from conftest import CAPTIONS, QUICK
 
 JOB = textwrap.dedent('''
@@ -111,7 +111,7 @@ def test_two_processes_racing_for_one_name(store):
 
 
 def test_a_second_trainer_of_one_name_is_refused_while_the_first_holds_it(store):
-    from mcrgraph.checkpoints import Checkpointer
+    from mcrgraph.store.checkpoints import Checkpointer
 
     with Checkpointer("held", job="j"):
         with pytest.raises(mcrgraph.StoreError, match="training a connector named 'held' right now"):
@@ -129,7 +129,7 @@ def test_mcrgraph_imports_and_locks_without_fcntl(store):
         import sys
         sys.modules["fcntl"] = None  # any `import fcntl` now raises ImportError
         import mcrgraph
-        from mcrgraph.checkpoints import Checkpointer
+        from mcrgraph.store.checkpoints import Checkpointer
         with Checkpointer("w", job="j"):
             try:
                 with Checkpointer("w", job="j"):
@@ -147,8 +147,8 @@ def test_read_only_store(fakes, store, monkeypatch):
     def refuse(*a, **k):
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr("mcrgraph.store.tempfile.mkdtemp", refuse)
-    monkeypatch.setattr("mcrgraph.store.tempfile.mkstemp", refuse)
+    monkeypatch.setattr("mcrgraph.store.disk.tempfile.mkdtemp", refuse)
+    monkeypatch.setattr("mcrgraph.store.disk.tempfile.mkstemp", refuse)
     assert mcrgraph.embed(fakes["fa"], "text", ["k1"]).shape == (1, 8)  # the cache only warns
     with pytest.raises(mcrgraph.StoreError, match="Read-only file system"):
         mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK)
@@ -166,7 +166,7 @@ def test_full_disk_while_storing(fakes, store, monkeypatch):
     def full(fd, data):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("mcrgraph.store.os.fsync", lambda fd: full(fd, b""))
+    monkeypatch.setattr("mcrgraph.store.disk.os.fsync", lambda fd: full(fd, b""))
     with pytest.raises(mcrgraph.StoreError, match="No space left on device; nothing was stored"):
         mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, config=QUICK)
     for folder in ("connectors", "checkpoints"):  # no temp folder left behind
@@ -210,7 +210,7 @@ def test_card_dim_differs_from_installed_plugin(fakes, store):
 
 
 def test_items_file_with_a_huge_line(tmp_path):
-    from mcrgraph.items import read_items
+    from mcrgraph.io.items import read_items
 
     path = tmp_path / "huge.txt"
     path.write_text("ok\n" + "x" * 200_000 + "\n")

@@ -1,4 +1,4 @@
-"""Zero-shot classification and retrieval (mcrgraph/tasks.py) and their CLI commands."""
+"""Zero-shot classification and retrieval (mcrgraph/tasks/retrieval.py) and their CLI commands."""
 import json
 import math
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 import mcrgraph
-from mcrgraph import drawing
+from mcrgraph.cli import drawing
 from mcrgraph.cli import cli
 from conftest import CAPTIONS, QUICK
 

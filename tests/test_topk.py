@@ -1,4 +1,4 @@
-"""mcrgraph.topk: exact chunked top-k (same result as a stable sort of the full score matrix),
+"""mcrgraph.ranking.topk: exact chunked top-k (same result as a stable sort of the full score matrix),
 deterministic ties, errors, and the recall of reduced-precision galleries. No timings here:
 speed is measured in benchmarks/query.py."""
 import pytest
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from mcrgraph.errors import ConfigError, DataError
-from mcrgraph.topk import topk
+from mcrgraph.ranking.topk import topk
 
 
 def unit(n, d, seed):

@@ -15,8 +15,8 @@ import mcrgraph
 from conftest import FakeMCR
 from local_server import block_internet, serve
 from mcrgraph.cli import cli
-from mcrgraph.download import Download
-from mcrgraph.encoder_weights import plan_downloads
+from mcrgraph.fetch.download import Download
+from mcrgraph.fetch.encoders import plan_downloads
 
 DATA = os.urandom(200_000)
 

@@ -1,7 +1,8 @@
 """Benchmark loaders and evaluators for local copies of public datasets, in each dataset's
 published layout (docs/datasets.md). ``BENCHMARKS`` maps a command name to its loader
 (``load(root, limit=None)``) and evaluator (``evaluate(split, scorer, **options)``);
-``mcrgraph eval NAME`` runs them (commands.py)."""
+``mcrgraph eval NAME`` runs them (mcrgraph/cli/datasets.py).
+May import: tasks and everything below."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -2,7 +2,7 @@
 
 Each clip or image has several captions; a caption's one relevant item is its clip, a clip's
 relevant items are all its captions. R@k: a relevant item among the top k; mAP as in
-``mcrgraph.metrics.retrieval``."""
+``mcrgraph.ranking.metrics.retrieval``."""
 from __future__ import annotations
 
 from collections import OrderedDict

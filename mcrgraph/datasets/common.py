@@ -12,8 +12,8 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from ..errors import ConfigError, DataError
-from ..mcr import split_pin
-from ..metrics import chance, retrieval
+from ..spaces.mcr import split_pin
+from ..ranking.metrics import chance, retrieval
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -157,7 +157,7 @@ class Scorer:
     @property
     def graph(self):
         if self._graph is None:
-            from ..graph import graph
+            from ..planning.graph import graph
 
             self._graph = graph()
         return self._graph
@@ -167,7 +167,7 @@ class Scorer:
         if self.space:
             space = self.graph.mcr(self.space) if self.space in self.graph.nx else None
             if space is None:
-                from ..registry import get_mcr
+                from ..spaces.registry import get_mcr
 
                 get_mcr(self.space)  # raises UnknownMCRError listing the known spaces
                 raise DataError(f"space {self.space!r} is not usable (a connector whose parent spaces are missing?); see mcrgraph graph")

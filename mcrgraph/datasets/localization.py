@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError
-from ..metrics import ciou, localization
+from ..ranking.metrics import ciou, localization
 from .common import (AUDIO_EXTS, IMAGE_EXTS, Report, Scorer, check_limit, find_media, hint, not_empty, read_json, read_lines, read_text,
                      root_dir, split_file)
 
@@ -155,13 +155,13 @@ def score_heatmaps(heatmaps, gt_maps) -> dict[str, float]:
 
 def heatmaps(split: LocalizationSplit, scorer: Scorer, batch: int = 32) -> list[np.ndarray]:
     """Audio-to-patch heat maps, one per sample: the cosine of the sample's audio embedding with
-    each patch embedding of its frame (``mcrgraph.localize``'s maps, computed in batches). The
+    each patch embedding of its frame (``mcrgraph.tasks.localize``'s maps, computed in batches). The
     path is the scorer's (``--space``/``--path``), else ``localize.plan_dense``: the planner's
     choice, moved to a space with dense image features when the planned one has none."""
-    from ..localize import check_dense_path, embed_dense, plan_dense
-    from ..encoding import embed
-    from ..planner import pin_for
-    from ..registry import get_mcr
+    from ..tasks.localize import check_dense_path, embed_dense, plan_dense
+    from ..spaces.encoding import embed
+    from ..planning.planner import pin_for
+    from ..spaces.registry import get_mcr
 
     g = scorer.graph
 

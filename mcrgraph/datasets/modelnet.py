@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..metrics import topk_accuracy
-from ..pointcloud import load_point_cloud
+from ..ranking.metrics import topk_accuracy
+from ..io.pointcloud import load_point_cloud
 from .common import Report, Scorer, check_limit, not_empty, read_lines, root_dir, split_file
 
 TEMPLATES = ("a point cloud of a {}.", "a 3D model of a {}.", "a point cloud model of a {}.", "there is a {} in the scene.")
@@ -84,7 +84,7 @@ def read_shape(path: Path, n_points: int) -> np.ndarray:
 def evaluate_modelnet40(split: ShapeSplit, scorer: Scorer, templates=TEMPLATES, n_points: int = 1024) -> Report:
     """Zero-shot classification: ``classify("3d", shapes, names, templates)`` with the class
     names' underscores read as spaces (``night_stand`` -> "night stand")."""
-    from ..tasks import check_templates, classify
+    from ..tasks.retrieval import check_templates, classify
 
     templates = check_templates(list(templates))
     labels = [c.replace("_", " ") for c in split.classes]

@@ -1,1 +1,2 @@
-"""Built-in plugins: ordinary plugins that ship with mcrgraph."""
+"""Built-in plugins: ordinary plugins that ship with mcrgraph (demo spaces, recipes, dataset evals).
+May import: everything, like any plugin."""

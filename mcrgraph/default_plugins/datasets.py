@@ -7,7 +7,7 @@ import mcrgraph
 
 @mcrgraph.hookimpl
 def register_commands(cli):
-    from mcrgraph.datasets.commands import COMMANDS
+    from mcrgraph.cli.datasets import COMMANDS
 
     for command in COMMANDS.values():
         cli.commands["eval"].add_command(command)

@@ -119,7 +119,7 @@ def spaces() -> list[SyntheticMCR]:
 
 def enable() -> None:
     """Add the synthetic spaces to this process's registry if they are not in it yet."""
-    from mcrgraph.plugins import plugin_mcrs
+    from mcrgraph.spaces.plugins import plugin_mcrs
 
     for mcr in spaces():
         if mcr.name not in plugin_mcrs():

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 import mcrgraph
-from mcrgraph.metrics import chance, retrieval
-from mcrgraph.store import atomic_write_bytes
+from mcrgraph.ranking.metrics import chance, retrieval
+from mcrgraph.store.disk import atomic_write_bytes
 
 from .synthetic import CONCEPTS, HELD_OUT_VARIANT, SPACES, enable, held_out, held_out_items, parse_item
 
@@ -69,7 +69,7 @@ def run_ablations(concepts: int, seeds: list[int]) -> dict[str, dict[str, float]
 def synthetic_graph() -> mcrgraph.MCRGraph:
     """The graph of the synthetic spaces and the connectors built only from them: the world's
     items mean nothing to other spaces, so no other space may answer."""
-    from mcrgraph.lineage import leaves
+    from mcrgraph.spaces.lineage import leaves
 
     full = mcrgraph.graph().nx
     ours = [a["mcr"] for n, a in full.nodes(data=True) if leaves(full, n) <= set(SPACES) and not a["missing"]]

@@ -1,6 +1,7 @@
 """Connector methods. Each module exposes ``NAME``, ``KEEPS_BASE`` (True when the connected
 space lives in space A's coordinates), ``default_name(a, b)``, ``Config`` (pydantic),
-``train(data, config, progress, checkpoint) -> Trained`` and ``load_heads(card, tensors) -> Heads``."""
+``train(data, config, progress, checkpoint) -> Trained`` and ``load_heads(card, tensors) -> Heads``.
+May import: io, store, ranking (and errors): methods train on tensors and know nothing of spaces."""
 from __future__ import annotations
 
 import importlib

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from pydantic import Field
 
-from ..checkpoints import Checkpointer
+from ..store.checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
 from .losses import info_nce, memory_readout, perturb

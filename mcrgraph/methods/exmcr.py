@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from ..checkpoints import Checkpointer
+from ..store.checkpoints import Checkpointer
 from ..errors import DataError
 from . import Trained, TrainingData
 from .common import Projector, Steps, adamw, config_of, load_into

@@ -8,9 +8,9 @@ from typing import Callable
 
 import torch
 
-from ..checkpoints import Checkpointer, load_module, module_tensors, optimizer_from_flat, optimizer_to_flat
+from ..store.checkpoints import Checkpointer, load_module, module_tensors, optimizer_from_flat, optimizer_to_flat
 from ..errors import DataError
-from ..progress import progress_bar
+from ..io.progress import progress_bar
 from .losses import recalls
 
 

@@ -6,7 +6,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from ..topk import topk
+from ..ranking.topk import topk
 
 
 def info_nce(x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -18,7 +18,7 @@ def info_nce(x: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tens
 
 def recalls(x: torch.Tensor, y: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[int, float]:
     """For each k in ``ks``: the fraction of rows of x whose paired row of y (row i of both)
-    is among its k most similar rows of y, from one top-k pass. Chunked (``mcrgraph.topk``):
+    is among its k most similar rows of y, from one top-k pass. Chunked (``mcrgraph.ranking.topk``):
     a 100k-item validation split would need a 40 GB x @ yᵀ matrix in one piece."""
     if not len(x):
         return {k: float("nan") for k in ks}

@@ -10,9 +10,9 @@ k-th best score), so the error falls as k grows and as τ sharpens; ``readout_er
 it against the full readout. Measured speed-ups and errors: docs/architecture.md (Performance,
 "Top-k readout") and benchmarks/results/topk-readout.md.
 
-Backends: ``exact`` (``mcrgraph.topk``: chunked over the keys, exact top-k, memory bounded),
+Backends: ``exact`` (``mcrgraph.ranking.topk``: chunked over the keys, exact top-k, memory bounded),
 ``faiss-flat`` (FAISS's exact scan) and ``faiss-ivf`` (inverted lists: approximate, fastest on
-clustered keys), both through ``mcrgraph.index.GalleryIndex`` and the optional ``faiss``
+clustered keys), both through ``mcrgraph.ranking.index.GalleryIndex`` and the optional ``faiss``
 extra. The output is normalised like the full readout's, and ``k`` at or above the number of
 keys gives the full readout itself."""
 from __future__ import annotations
@@ -22,13 +22,13 @@ import math
 import torch
 
 from ..errors import ConfigError, DataError
-from ..topk import topk
+from ..ranking.topk import topk
 from .losses import memory_readout
 
 BACKENDS = ("exact", "faiss-flat", "faiss-ivf")
 QUERY_BLOCK = 16_384  # queries searched at a time: bounds the (block x k) scores and indices
 GATHER_ELEMENTS = 1 << 22  # values gathered per product: rows x k x d_v, 16 MiB of float32
-# exact backend's keys per chunk when not given: 512 x k within these bounds. mcrgraph.topk
+# exact backend's keys per chunk when not given: 512 x k within these bounds. mcrgraph.ranking.topk
 # merges each chunk's best k into the running best, so for a large k small chunks cost more in
 # merging than in scoring (2,000 x 100k x 512, k = 128: 12.9 s at 4,096 keys a chunk, 5.8 s at
 # 65,536, the product alone 2.5 s; k = 8: 2.6 s at 4,096, slower with larger chunks)
@@ -45,7 +45,7 @@ def topk_readout(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
 
     ``backend``: ``exact``, ``faiss-flat`` or ``faiss-ivf`` (needs ``pip install 'mcrgraph[faiss]'``).
     ``chunk``: keys scored at a time by ``exact`` (None: 512 x k, from 4,096 to 65,536).
-    ``index``: a ``mcrgraph.index.GalleryIndex`` already built over ``keys``, reused instead of
+    ``index``: a ``mcrgraph.ranking.index.GalleryIndex`` already built over ``keys``, reused instead of
     building one per call (for FAISS backends when the same keys serve many calls; its own kind
     then decides the backend). ``nprobe``, ``nlist``, ``seed``: for ``faiss-ivf``'s index.
     An IVF query whose probed cells hold fewer than ``k`` keys is read out over those it found;
@@ -91,12 +91,12 @@ def _searcher(keys: torch.Tensor, k: int, backend: str, chunk: int | None, index
     if index is None and backend == "exact":
         chunk = chunk or min(CHUNK_MAX, max(CHUNK_MIN, CHUNK_PER_K * k))
         return lambda qb: topk(qb, keys, k, chunk=chunk)
-    from ..index import GalleryIndex
+    from ..ranking.index import GalleryIndex
 
     if index is None:
         index = GalleryIndex(keys, backend, nlist=nlist, nprobe=nprobe, seed=seed)
     elif not isinstance(index, GalleryIndex):
-        raise ConfigError(f"topk_readout: index must be a mcrgraph.index.GalleryIndex, got {type(index).__name__}")
+        raise ConfigError(f"topk_readout: index must be a mcrgraph.ranking.index.GalleryIndex, got {type(index).__name__}")
     elif (len(index), index.dim) != tuple(keys.shape):
         raise DataError(f"topk_readout: the index holds {len(index)} rows of dim {index.dim} but the keys are "
                         f"{tuple(keys.shape)}; build the index over these keys")

@@ -17,13 +17,13 @@ from typing import Any, Literal, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcrgraph.download import Download
+from mcrgraph.fetch.download import Download
 from mcrgraph.errors import EncoderError
-from mcrgraph.media import audio_wave, parallel_map
-from mcrgraph.safeload import load_torch_weights
+from mcrgraph.io.media import audio_wave, parallel_map
+from mcrgraph.store.safeload import load_torch_weights
 from mcrgraph.errors import ConnectorFileError
-from mcrgraph.pretrained import PretrainedMCR, check_texts
-from mcrgraph.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.spaces.pretrained import PretrainedMCR, check_texts
+from mcrgraph.store.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 from .features import clip_features
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 import mcrgraph
-from mcrgraph.metrics import retrieval
+from mcrgraph.ranking.metrics import retrieval
 
 from .world import World
 
@@ -99,7 +99,7 @@ def audio_image(space: mcrgraph.MCR, world: World | None = None, pins: tuple[str
 
 
 def _cross(eq, q_lab, eg, g_lab, groups, names) -> dict[str, dict[str, float]]:
-    from mcrgraph.metrics import chance
+    from mcrgraph.ranking.metrics import chance
 
     out = {}
     q, g = names
@@ -131,10 +131,10 @@ def audio_3d(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[
 
 
 def retention(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    """Held-out retention (``mcrgraph.fidelity``) of each mini parent's non-via modality that
+    """Held-out retention (``mcrgraph.tasks.fidelity``) of each mini parent's non-via modality that
     ``space`` joins directly: mini-clap audio->text per audio group, mini-clip image->text per
     image kind, mini-ulip 3d->image; ``{title: {group: metrics}}``."""
-    from mcrgraph.fidelity import retention as measure
+    from mcrgraph.tasks.fidelity import retention as measure
 
     from .world import bundled
 

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from mcrgraph.errors import DataError
-from mcrgraph.media import pil_image
-from mcrgraph.media import read_audio  # noqa: F401  (the builder reads sound files through here)
-from mcrgraph.media import resample as _resample
-from mcrgraph.pointcloud import load_point_cloud
+from mcrgraph.io.media import pil_image
+from mcrgraph.io.media import read_audio  # noqa: F401  (the builder reads sound files through here)
+from mcrgraph.io.media import resample as _resample
+from mcrgraph.io.pointcloud import load_point_cloud
 
 SAMPLE_RATE = 16_000
 N_FFT, HOP, N_MELS = 512, 160, 40

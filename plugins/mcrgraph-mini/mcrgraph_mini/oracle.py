@@ -8,8 +8,8 @@ import torch
 
 import mcrgraph
 from mcrgraph.version import __version__
-from mcrgraph.card import ConnectorCard, SpaceRef
-from mcrgraph.connected import ConnectedMCR
+from mcrgraph.store.card import ConnectorCard, SpaceRef
+from mcrgraph.spaces.connected import ConnectedMCR
 from mcrgraph.methods import TrainingData, cmcr
 
 from .world import World, bundled

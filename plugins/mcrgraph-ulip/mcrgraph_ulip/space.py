@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 import mcrgraph
-from mcrgraph.download import Download
+from mcrgraph.fetch.download import Download
 from mcrgraph.errors import ConnectorFileError, EncoderError
-from mcrgraph.safeload import load_torch_weights
-from mcrgraph.media import parallel_map, pil_image
-from mcrgraph.pointcloud import load_point_cloud
-from mcrgraph.pretrained import PretrainedMCR, check_texts
-from mcrgraph.weights import env_overrides, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.store.safeload import load_torch_weights
+from mcrgraph.io.media import parallel_map, pil_image
+from mcrgraph.io.pointcloud import load_point_cloud
+from mcrgraph.spaces.pretrained import PretrainedMCR, check_texts
+from mcrgraph.store.weights import env_overrides, load_exact, missing_weights, seeded, strip_prefix
 
 ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
 CHECKPOINT_NAME = "pointbert_ULIP-2.pt"

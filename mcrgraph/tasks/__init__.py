@@ -1,0 +1,2 @@
+"""What users do with a space: classify and search, localization heat maps, retention (fidelity),
+distributed embedding. May import: planning and everything below."""
