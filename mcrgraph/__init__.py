@@ -40,3 +40,7 @@ __all__ = [
     "classify", "search", "Classification", "Hit", "localize", "Heatmap", "GalleryIndex",
     "DownloadError", "ChecksumError",
 ]
+
+from . import compat as _compat  # noqa: E402  old module paths, with a warning
+
+_compat.install()

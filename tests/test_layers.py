@@ -1,7 +1,8 @@
 """The package's layers are its folders (docs/architecture.md, "Layers"). Each folder (or root
 module) is a room on a floor; a module imports only from its own room or rooms on lower floors
 (imports inside functions included: they are the same dependency, deferred); the top floor is the
-interface and may use anything. No module reaches for another module's private names,."""
+interface and may use anything. No module reaches for another module's private names, and the
+real-encoder plugins import only ``mcrgraph`` and ``mcrgraph.plugin``."""
 import ast
 import pathlib
 
@@ -10,6 +11,7 @@ import pytest
 import mcrgraph
 
 ROOT = pathlib.Path(mcrgraph.__file__).parent
+REPO = ROOT.parent
 
 # lowest first; a room not listed here fails the test, so every new folder takes a floor.
 FLOORS = [
@@ -23,7 +25,7 @@ FLOORS = [
     ["planning"],
     ["tasks"],
     ["datasets"],
-    ["cli", "default_plugins", "__main__", "mcrgraph"],
+    ["cli", "default_plugins", "plugin", "compat", "__main__", "mcrgraph"],
 ]
 FLOOR = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
 TOP = len(FLOORS) - 1
@@ -116,3 +118,46 @@ def test_the_layer_test_sees_a_violation():
     assert found == ["mcrgraph.spaces.mcr", "mcrgraph.ranking.topk"]
     assert [allowed("mcrgraph.methods.cmcr", t) for t in found] == [False, True]
     assert not allowed("mcrgraph.store.card", "mcrgraph.ranking.topk")
+
+
+# the real-encoder plugins: the shape of a third party's plugin, so they use the plugin module only
+PLUGIN_DIRS = ["plugins/mcrgraph-clip", "plugins/mcrgraph-clap", "plugins/mcrgraph-ulip", "examples/plugin-example"]
+PLUGIN_API = {"mcrgraph", "mcrgraph.plugin"}
+
+
+def plugin_files():
+    return sorted(f for d in PLUGIN_DIRS for f in (REPO / d).rglob("*.py"))
+
+
+def mcrgraph_uses(tree: ast.AST) -> list[str]:
+    """Every mcrgraph module a file imports, and every ``mcrgraph.X`` it reaches through the package."""
+    used = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "mcrgraph":
+            used.append(node.module)
+            if node.module == "mcrgraph":
+                used += [f"mcrgraph.{a.name}" for a in node.names if f"mcrgraph.{a.name}" in MODULES]
+        elif isinstance(node, ast.Import):
+            used += [a.name for a in node.names if a.name.split(".")[0] == "mcrgraph"]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "mcrgraph":
+            if node.attr not in mcrgraph.__all__ and node.attr != "__version__":
+                used.append(f"mcrgraph.{node.attr}")
+    return used
+
+
+@pytest.mark.parametrize("path", plugin_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_plugins_use_only_the_plugin_module(path):
+    inner = [u for u in mcrgraph_uses(ast.parse(path.read_text())) if u not in PLUGIN_API]
+    assert inner == [], f"{path.relative_to(REPO)} reaches into mcrgraph's internals; add what it needs to mcrgraph.plugin"
+
+
+def test_the_plugin_check_sees_an_internal_import():
+    tree = ast.parse("import mcrgraph\nfrom mcrgraph.store.weights import load_exact\nx = mcrgraph.spaces\n"
+                     "from mcrgraph.plugin import MCR\ny = mcrgraph.hookimpl\n")
+    assert [u for u in mcrgraph_uses(tree) if u not in PLUGIN_API] == ["mcrgraph.store.weights", "mcrgraph.spaces"]
+
+
+def test_plugin_module_names_exist():
+    import mcrgraph.plugin as plugin
+
+    assert all(hasattr(plugin, name) for name in plugin.__all__)

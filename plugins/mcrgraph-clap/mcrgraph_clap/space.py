@@ -17,13 +17,11 @@ from typing import Any, Literal, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcrgraph.fetch.download import Download
-from mcrgraph.errors import EncoderError
-from mcrgraph.io.media import audio_wave, parallel_map
-from mcrgraph.store.safeload import load_torch_weights
-from mcrgraph.errors import ConnectorFileError
-from mcrgraph.spaces.pretrained import PretrainedMCR, check_texts
-from mcrgraph.store.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.plugin import (
+    ConnectorFileError, Download, EncoderError, PretrainedMCR, audio_wave, check_texts,
+    env_overrides, hub_cached, load_exact, load_torch_weights, missing_weights, parallel_map,
+    seeded, strip_prefix,
+)
 
 from .features import clip_features
 

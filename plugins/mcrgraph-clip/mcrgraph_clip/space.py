@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcrgraph.fetch.download import Download
-from mcrgraph.errors import EncoderError
-from mcrgraph.spaces.pretrained import PretrainedMCR, check_texts
-from mcrgraph.io.media import pil_image, prefetched
-from mcrgraph.store.weights import env_overrides, hub_cached, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.plugin import (
+    Download, EncoderError, PretrainedMCR, check_texts, env_overrides, hub_cached, load_exact,
+    missing_weights, pil_image, prefetched, seeded, strip_prefix,
+)
 
 ENV_MODEL, ENV_PRETRAINED = "MCRGRAPH_CLIP_MODEL", "MCRGRAPH_CLIP_PRETRAINED"
 SAFE_WEIGHTS = "open_clip_model.safetensors"  # what open_clip asks the hub for first (then open_clip_pytorch_model.bin)

@@ -18,13 +18,11 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 import mcrgraph
-from mcrgraph.fetch.download import Download
-from mcrgraph.errors import ConnectorFileError, EncoderError
-from mcrgraph.store.safeload import load_torch_weights
-from mcrgraph.io.media import parallel_map, pil_image
-from mcrgraph.io.pointcloud import load_point_cloud
-from mcrgraph.spaces.pretrained import PretrainedMCR, check_texts
-from mcrgraph.store.weights import env_overrides, load_exact, missing_weights, seeded, strip_prefix
+from mcrgraph.plugin import (
+    ConnectorFileError, Download, EncoderError, PretrainedMCR, check_texts, env_overrides,
+    load_exact, load_point_cloud, load_torch_weights, missing_weights, parallel_map, pil_image,
+    seeded, strip_prefix,
+)
 
 ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
 CHECKPOINT_NAME = "pointbert_ULIP-2.pt"
