@@ -165,10 +165,11 @@ class ClapMCR(PretrainedMCR):
             return self._tokenizer
 
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
+        tokenizer = self.tokenizer() if modality == "text" else None  # first: its offline trap is the likelier failure
         model, backend = self.parts()
         with torch.inference_mode():
             if modality == "text":
-                tokens = self.tokenizer()(check_texts(self.name, items), padding="max_length", truncation=True, max_length=CONTEXT, return_tensors="pt")
+                tokens = tokenizer(check_texts(self.name, items), padding="max_length", truncation=True, max_length=CONTEXT, return_tensors="pt")
                 ids, mask = tokens["input_ids"].to(self.config.device), tokens["attention_mask"].to(self.config.device)
                 if backend == "transformers":
                     out = features(model.get_text_features(input_ids=ids, attention_mask=mask))
@@ -211,8 +212,11 @@ def load_tokenizer(cfg: ClapConfig):
     from transformers import RobertaTokenizer
 
     source = _tokenizer_source(cfg)
+    if source is None and cfg.tokenizer:  # a folder was named: never swap in another tokenizer
+        raise EncoderError(f"{cfg.name}: no vocab.json in {cfg.tokenizer}; set {ENV_TOKENIZER} to a folder with roberta-base's "
+                           f"vocab.json and merges.txt")
     if source is None:
-        where = f"{cfg.tokenizer} (no vocab.json there)" if cfg.tokenizer else "roberta-base's tokenizer"
+        where = "roberta-base's tokenizer"
         try:  # online, this fills the cache
             tok = RobertaTokenizer.from_pretrained("roberta-base")
         except Exception as e:
@@ -229,7 +233,8 @@ def load_tokenizer(cfg: ClapConfig):
             f"with roberta-base's vocab.json and merges.txt"
         )
     if len(tok) <= len(tok.all_special_tokens):
-        raise EncoderError(f"{cfg.name}: the tokenizer's vocabulary is only its {len(tok)} special tokens; every text would encode the same")
+        raise EncoderError(f"{cfg.name}: the tokenizer's vocabulary is only its {len(tok)} special tokens; every text would encode the "
+                           f"same. Set {ENV_TOKENIZER} to a folder with roberta-base's vocab.json and merges.txt")
     return tok
 
 
