@@ -118,6 +118,18 @@ def test_refuses_a_tokenizer_of_special_tokens_only(tmp_path):
         m.encode("text", ["a dog"])
 
 
+def test_sounds_need_no_tokenizer(tmp_path, tok):
+    """roberta-base's tokenizer is read on the first text, so audio works without its files."""
+    folder, size = tok
+    m = ClapMCR(ClapConfig(name="tiny-clap", checkpoint=None, fusion=True, tokenizer=str(tmp_path / "no-roberta-here"),
+                           text_config={"num_hidden_layers": 1, "vocab_size": size}))
+    e = m.encode("audio", sounds(tmp_path)[:2])
+    assert e.shape == (2, 512) and m._tokenizer is None
+    with pytest.raises(EncoderError, match="MCRGRAPH_CLAP_TOKENIZER"):
+        m.encode("text", ["a dog"])
+    assert torch.equal(m.encode("audio", sounds(tmp_path)[:2]), e)  # a failed text leaves the audio side as it was
+
+
 def test_missing_weights_offline_name_the_local_path_options(monkeypatch, tok):
     monkeypatch.delenv("MCRGRAPH_CLAP_CHECKPOINT", raising=False)
     monkeypatch.delenv("MCRGRAPH_CLAP_TOKENIZER", raising=False)

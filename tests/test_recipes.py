@@ -250,6 +250,57 @@ def test_planner_offers_the_recipe_without_fetching(hub, only_fakes):
 # -- the shipped recipes -----------------------------------------------------------------------
 
 
+def write_clip_benchmark_shard(path: Path, records) -> None:
+    """A shard as CLIP_benchmark's convert_retrieval_dataset writes it (LAION-AI/CLIP_benchmark,
+    clip_benchmark/webdataset_builder.py): webdataset's writer, key "s%07d", the image under the
+    source file's extension (path_to_bytes: "jpeg" written "jpg") or the --image-format (webp by
+    default, lossless), and "txt": "\\n".join(caption.replace("\\n", r"\\n") for caption in captions)."""
+    import webdataset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with webdataset.TarWriter(str(path)) as sink:
+        for index, (captions, image, extension) in enumerate(records):
+            sink.write({"__key__": "s%07d" % index, extension: image,
+                        "txt": "\n".join(caption.replace("\n", r"\n") for caption in captions)})
+
+
+def picture(i: int, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), i * 20, np.uint8)).save(buf, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    return buf.getvalue()
+
+
+def test_coco_shards_as_clip_benchmark_writes_them(hub, monkeypatch):
+    """Five captions a record, one holding a newline; images as jpg (copied COCO files), webp
+    (the builder's default) and png: each record gives its first caption and its image."""
+    captions = [[f"a picture number {i}, caption {j}" for j in range(5)] for i in range(6)]
+    captions[1][0] = "a caption written\nover two lines "
+    formats = [("jpg", "JPEG"), ("webp", "WEBP"), ("png", "PNG"), ("jpg", "JPEG"), ("webp", "WEBP"), ("jpg", "JPEG")]
+    rev = "c" * 40
+    write_clip_benchmark_shard(hub.root / "test/coco" / rev / "train/0.tar",
+                               [(captions[i], picture(i, fmt), ext) for i, (ext, fmt) in enumerate(formats)])
+    coco = recipes.CORPORA["coco-captions"].model_copy(update={"name": "coco-replica", "repo": "test/coco", "revision": rev,
+                                                                "shards": ("train/0.tar",)})
+    texts = corpora.items(coco, "text", 6, progress=False)
+    assert texts == ["a picture number 0, caption 0", "a caption written\nover two lines"] + [c[0] for c in captions[2:]]
+    images = corpora.items(coco, "image", 6, progress=False)
+    assert [Path(p).suffix for p in images] == [f".{ext}" for ext, _ in formats]
+    assert [np.asarray(Image.open(p).convert("RGB"))[0, 0, 0] for p in images] == [i * 20 for i in range(6)]
+
+
+def test_the_size_estimates_match_the_hub_listings():
+    """records x bytes_per_record against the shard sizes the hub lists (pages read for issue 28):
+    huggingface.co/datasets/clip-benchmark/wds_mscoco_captions/tree/<rev>/train (13 x 1.02 GB +
+    525 MB), pixparse/cc3m-wds (576 shards, 480-493 MB each; card: 2,905,954 samples),
+    OpenSound/AudioCaps (412 shards of about 93 MB), agkphysics/AudioSet data/bal_train00..09."""
+    listed = {"coco-captions": 13 * 1.02e9 + 525e6, "cc3m": 576 * 485e6, "audiocaps": 412 * 93e6,
+              "audioset-balanced": sum([2.8, 2.79, 2.78, 2.78, 2.77, 2.8, 2.8, 2.79, 2.74, 0.969]) * 1e9}
+    for name, total in listed.items():
+        c = recipes.CORPORA[name]
+        assert abs(c.records * c.bytes_per_record / total - 1) < 0.02, name  # the listing rounds to 3 digits, we to 2-3
+    assert len(recipes.CORPORA["cc3m"].shards) == 576 and recipes.CORPORA["coco-captions"].records == 82_783
+
+
 def test_every_recipe_is_pinned_and_consistent():
     sides = {}
     for r in recipes.RECIPES.values():

@@ -15,6 +15,7 @@ import mcrgraph
 from conftest import FakeMCR
 from local_server import block_internet, serve
 from mcrgraph.cli import cli
+from mcrgraph.errors import EncoderError
 from mcrgraph.fetch.download import Download
 from mcrgraph.fetch.encoders import plan_downloads
 
@@ -85,6 +86,73 @@ def test_download_fetches_once_then_finds_it_here(enc, server):
     assert f"enc: enc weights, 200.0 KB, here: {enc.dest}" in r.output
 
 
+def test_download_ends_by_trying_what_it_fetched(enc):
+    r = run("download", "enc", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "enc: works: loaded, and encoded one item of each modality (image, text) as a unit row in" in r.output
+    assert "done: the weights are here and work" in r.output
+
+
+class PickyMCR(FakeMCR):
+    """Reads its weights file on the first encode and refuses one that is not its format."""
+
+    def __init__(self, dest):
+        super().__init__("picky", ("audio", "text"))
+        self.dest = dest
+
+    def weights_present(self):
+        return self.dest.is_file()
+
+    def encode(self, modality, items):
+        if not self.dest.read_bytes().startswith(b"PICKY"):
+            raise EncoderError(f"picky: {self.dest} is not a picky weights file")
+        return super().encode(modality, items)
+
+
+class PickyPlugin:
+    __name__ = "picky-plugin"
+
+    def __init__(self, url, dest):
+        self.space = PickyMCR(dest)
+        self.url = url
+
+    @mcrgraph.hookimpl
+    def register_mcrs(self, register):
+        register(self.space)
+
+    @mcrgraph.hookimpl
+    def weights_downloads(self, mcr):
+        return [Download("picky weights", url=self.url, dest=self.space.dest)] if mcr.name == "picky" else None
+
+
+@pytest.fixture
+def picky(server, tmp_path):
+    plugin = PickyPlugin(server.url + "/enc.bin", tmp_path / "weights" / "picky.bin")
+    mcrgraph.register(plugin)
+    yield plugin
+    mcrgraph.unregister("picky-plugin")
+
+
+def test_an_unusable_download_is_found_at_download_time(picky):
+    """The bytes arrive whole (the host served them), but they are not what the space reads:
+    `download` says so now, keeps the file, and exits non-zero; `plugins --check` says the same."""
+    r = run("download", "picky", "--no-progress")
+    assert r.exit_code == 1, r.output
+    assert f"picky: FAILED: audio: picky: {picky.space.dest} is not a picky weights file; text: picky:" in r.output
+    assert "the files are here, but a space above does not work with them" in r.output
+    assert picky.space.dest.read_bytes() == DATA
+    r = run("download", "picky", "--no-progress", "--no-check")
+    assert r.exit_code == 0 and "plugins --check" in r.output
+    r = run("plugins", "--check")
+    assert r.exit_code == 1 and "picky: FAILED: audio:" in r.output
+    picky.space.dest.write_bytes(b"PICKY" + DATA)
+    r = run("plugins", "--check", "--json")
+    assert r.exit_code == 0, r.output
+    spaces = {s["name"]: s for p in json.loads(r.output) for s in p["spaces"]}
+    assert [(c["modality"], c["ok"]) for c in spaces["picky"]["check"]] == [("audio", True), ("text", True)]
+    assert "check" not in spaces["clip"]  # weights missing: not tried (it would start a download)
+
+
 def test_a_space_without_declared_files_is_named(enc):
     r = run("download", "mini-clip")
     assert r.exit_code != 0 and "'mini-clip': no files to download" in r.output and "enc" in r.output
@@ -104,7 +172,7 @@ def test_ulip_download_makes_the_weights_present(server, tmp_path, monkeypatch):
         return next(s for p in data for s in p["spaces"] if s.get("name") == "ulip")["weights_present"]
 
     assert ulip_present() is False
-    r = run("download", "ulip", "--no-progress")
+    r = run("download", "ulip", "--no-progress", "--no-check")  # random bytes stand for the checkpoint
     assert r.exit_code == 0, r.output
     assert path.read_bytes() == DATA and ulip_present() is True
 
@@ -152,7 +220,7 @@ def test_clip_and_clap_declare_what_their_spaces_look_for(hf_cache):
     from mcrgraph_clap.space import _tokenizer_source  # the folder it would read the tokenizer from
 
     assert _tokenizer_source(clap.config) is not None
-    r = run("download", "clip", "clap", "--no-progress")
+    r = run("download", "clip", "clap", "--no-progress", "--no-check")  # the files are placeholders: nothing to load
     assert r.exit_code == 0, r.output  # all here: no transfer was tried
     assert all(p.local is not None for p in plan_downloads(["clip", "clap"]))
 
@@ -184,12 +252,12 @@ def test_download_through_a_hub_endpoint(hf_cache, monkeypatch, space):
         assert mcr.weights_present() is False
         r = run("download", space, "--dry-run")
         assert all(f"from {hub.url}{path}" in r.output for path in files), r.output
-        r = run("download", space, "--no-progress")
+        r = run("download", space, "--no-progress", "--no-check")  # random bytes stand for the files
         assert r.exit_code == 0, r.output
         assert mcr.weights_present() is True
         assert [len(hub.gets(path)) for path in files] == [1] * len(files)  # (the client also asks the hub's /api)
         for p in plan_downloads([space]):
             assert p.local.read_bytes() == files[f"/{p.download.repo_id}/resolve/main/{p.download.filename}"]
             assert str(p.local).startswith(str(hf_cache))
-        r = run("download", space, "--no-progress")
+        r = run("download", space, "--no-progress", "--no-check")
         assert r.exit_code == 0 and [len(hub.gets(path)) for path in files] == [1] * len(files)  # all here: no second transfer

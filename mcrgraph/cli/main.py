@@ -1,6 +1,7 @@
 """The ``mcrgraph`` command line: a thin layer over the library."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
 from pathlib import Path
@@ -12,7 +13,7 @@ from ..store import connectors
 from ..version import __version__
 from . import queries
 from .common import Group, connect_flag, err, out, planned, result_table, table
-from ..errors import MCRGraphError, UnknownMCRError
+from ..errors import EncoderError, MCRGraphError, UnknownMCRError
 from ..io.items import parse_assignment, read_items
 from ..methods import METHODS
 from ..methods.common import PRECISIONS
@@ -34,12 +35,15 @@ def cli(debug):
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins_cmd(as_json):
+@click.option("--check", is_flag=True, help="Also load each space whose weights are here and encode one sample item of each of "
+              "its modalities (exit status 1 if one fails).")
+def plugins_cmd(as_json, check):
     """List plugins, the spaces (MCRs) each provides, and any that failed to load, with why."""
+    from ..spaces.probe import check_space
     from ..spaces.registry import get_mcr
 
     infos = plugins.list_plugins()
-    rows, data, hints = [], [], []
+    rows, data, hints, checks = [], [], [], []
     for info in infos:
         spaces, space_data = [], []
         for name in info.mcrs:
@@ -53,6 +57,9 @@ def plugins_cmd(as_json):
                     hints.append((name, hint))
                 space_data.append({"name": name, "modalities": list(m.modalities), "dim": m.dim,
                                    "weights_present": present, "weights_hint": hint, "error": None})
+                if check and present:  # a space whose weights are missing would start downloading them
+                    checks.append((name, check_space(m)))
+                    space_data[-1]["check"] = [dataclasses.asdict(p) for p in checks[-1][1]]
             except MCRGraphError as e:
                 spaces.append(f"{name} (unavailable: {e})")
                 space_data.append({"name": name, "error": str(e)})
@@ -60,16 +67,33 @@ def plugins_cmd(as_json):
         data.append({"name": info.name, "source": info.source, "mcrs": info.mcrs, "spaces": space_data, "error": info.error})
     if as_json:
         click.echo(json.dumps(data, indent=2))
+        _exit_if_failed(checks)
         return
     out.print(table("plugins", ["plugin", "source", "spaces", "status"], rows))
     for name, hint in hints:  # outside the table, so addresses and paths are never cut
         out.print(f"{name}: weights missing; {hint}", soft_wrap=True, highlight=False, markup=False)
+    _print_checks(checks)
+    if check and not checks:
+        out.print("no space has weights here to check (spaces without weights of their own are not checked)")
     if any(i.error for i in infos):
         debug = click.get_current_context().find_root().params.get("debug")
         for info in infos:
             if debug and info.detail:
                 err.print(f"--- {info.name}:\n{info.detail}")
         err.print("some plugins failed to load; the others work" + ("" if debug else " (mcrgraph --debug plugins shows why)"))
+    _exit_if_failed(checks)
+
+
+def _print_checks(checks) -> None:
+    from ..spaces.probe import summary
+
+    for name, probes in checks:
+        out.print(summary(name, probes), soft_wrap=True, highlight=False, markup=False)
+
+
+def _exit_if_failed(checks) -> None:
+    if any(p.ok is False for _, probes in checks for p in probes):
+        raise click.exceptions.Exit(1)
 
 
 @cli.command("graph")
@@ -266,7 +290,9 @@ def import_official_cmd(file, kind, name, clip, leaf, overwrite):
 @click.argument("spaces", nargs=-1, required=True)
 @click.option("--dry-run", is_flag=True, help="Only list the files: what, from where, to where, how big, already here or not.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-def download_cmd(spaces, dry_run, progress):
+@click.option("--check/--no-check", default=True, show_default=True, help="After fetching, load each space and encode one sample "
+              "item of each of its modalities, so an unusable file shows now, not at the first connect.")
+def download_cmd(spaces, dry_run, progress, check):
     """Fetch the weights (and tokenizers) that the named spaces' plugins declare, into the
     places the plugins read them from, so that this machine can work offline afterwards.
     SPACES: clip, clap, ulip (any installed space whose plugin declares files), or all.
@@ -294,8 +320,19 @@ def download_cmd(spaces, dry_run, progress):
     def done(p):
         out.print(f"{p.space}: {p.download.what} -> {p.local}", soft_wrap=True, markup=False)
 
-    download_weights(list(spaces), progress=progress, on_file=done)
-    out.print("done; `mcrgraph plugins` shows the weights present")
+    fetched = download_weights(list(spaces), progress=progress, on_file=done)
+    if not check:
+        out.print("done; `mcrgraph plugins` shows the weights present (`mcrgraph plugins --check` loads and tries them)")
+        return
+    from ..spaces.probe import check_space
+    from ..spaces.registry import get_mcr
+
+    checks = [(name, check_space(get_mcr(name))) for name in dict.fromkeys(p.space for p in fetched)]
+    _print_checks(checks)
+    if any(p.ok is False for _, probes in checks for p in probes):
+        raise EncoderError("the files are here, but a space above does not work with them: see its line (the files are kept; "
+                           "a file that is not what the space expects needs replacing, e.g. by deleting it and downloading again)")
+    out.print("done: the weights are here and work")
 
 
 @cli.group("eval")

@@ -183,8 +183,10 @@ def _records(corpus: Corpus, filename: str, skip: int, progress: bool) -> Iterat
 
 
 def _tar_records(corpus: Corpus, filename: str, progress: bool) -> Iterator[dict[str, Any]]:
-    """A webdataset tar, streamed: members grouped by key (the name up to its first dot)."""
-    wanted = {ext: m for m, ext in corpus.fields.items()}
+    """A webdataset tar, streamed: members grouped by key (the name up to its first dot). A
+    field may name alternatives as webdataset's ``to_tuple`` takes them (``webp;png;jpg;jpeg``):
+    the first member of a record with any of them is used."""
+    wanted = {ext: m for m, exts in corpus.fields.items() for ext in exts.lower().split(";")}
     with _open(corpus, filename) as r:
         key, rec = None, {}
         tar = tarfile.open(fileobj=r, mode="r|*")
@@ -198,16 +200,28 @@ def _tar_records(corpus: Corpus, filename: str, progress: bool) -> Iterator[dict
                     yield rec
                 key, rec = k, {}
             modality = wanted.get(ext.lower())
-            if modality is None:
+            if modality is None or modality in rec:
                 continue
             data = tar.extractfile(member).read()
-            rec[modality] = data.decode("utf-8").strip() if modality == "text" else (data, "." + ext.lower())
+            rec[modality] = first_caption(data.decode("utf-8")) if modality == "text" else (data, "." + ext.lower())
         if _complete(rec, corpus):
             yield rec
 
 
+def first_caption(txt: str) -> str:
+    """The caption that stands for a record whose ``.txt`` holds several, one a line, as
+    CLIP_benchmark's retrieval builder writes them (``"\\n".join(captions)``, a newline inside a
+    caption escaped as the two characters ``\\n``): the first non-empty one, unescaped. A
+    one-caption ``.txt`` (CC3M) is itself. Why the first and not each: docs/real-encoders.md."""
+    for line in txt.split("\n"):
+        caption = line.replace("\\n", "\n").strip()
+        if caption:
+            return caption
+    return ""
+
+
 def _complete(rec: dict, corpus: Corpus) -> bool:
-    return bool(rec) and all(m in rec for m in corpus.fields)
+    return bool(rec) and all(rec.get(m) not in (None, "") for m in corpus.fields)  # a record with no caption is skipped
 
 
 def _parquet_records(corpus: Corpus, filename: str, progress: bool) -> Iterator[dict[str, Any]]:

@@ -14,14 +14,17 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+IMAGE_EXTENSIONS = "webp;png;jpg;jpeg"  # what CLIP_benchmark's own webdataset loader accepts (datasets/builder.py)
 
 
 class Corpus(BaseModel):
     """One pinned dataset repository on the hub, read shard by shard in order.
 
     ``fields`` maps a modality to where its item is in a record: a webdataset member's
-    extension (``txt``, ``jpg``, ``flac``) or a parquet column (text, or a struct with
-    ``bytes``). ``bytes_per_record`` and ``records`` are estimates for ``--dry-run``."""
+    extension (``txt``, ``flac``; alternatives as webdataset's ``to_tuple`` takes them,
+    ``webp;png;jpg;jpeg``) or a parquet column (text, or a struct with ``bytes``).
+    ``bytes_per_record`` and ``records`` are estimates for ``--dry-run``, from the hub's file
+    listing (shard sizes) and the dataset card (record counts)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,10 +83,13 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in [
         repo="clip-benchmark/wds_mscoco_captions",
         revision="3bf9ad5d280b03126293bcc691585015e29ce691",
         format="webdataset",
-        shards=shards("train/{}.tar", 0, 13, 0),  # 13 x 1.02 GB + 525 MB
-        fields={"text": "txt", "image": "jpg"},
-        bytes_per_record=125_000,
-        records=113_000,
+        shards=shards("train/{}.tar", 0, 13, 0),  # 13 x 1.02 GB + 525 MB: 13.79 GB over 82,783 records
+        # CLIP_benchmark's builder (webdataset_builder.py, convert_retrieval_dataset): .txt = the image's
+        # 5-7 captions, one a line; the image member is named by the source file's extension (jpg
+        # for COCO's JPEGs) or by the builder's --image-format (webp by default)
+        fields={"text": "txt", "image": IMAGE_EXTENSIONS},
+        bytes_per_record=167_000,
+        records=82_783,
         licence="COCO: annotations CC BY 4.0; images under their Flickr owners' terms (COCO terms of use)",
         paper="COCO captions and images: used by C-MCR (texts, image memory) and Ex-MCR",
     ),
@@ -92,10 +98,10 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in [
         repo="pixparse/cc3m-wds",
         revision="46f3d69f840e59d77d52e8decfe5baec97e94c7f",
         format="webdataset",
-        shards=shards("cc3m-train-{}.tar", 0, 499, 4),  # the first 500 of the train shards
-        fields={"text": "txt", "image": "jpg"},
-        bytes_per_record=93_000,
-        records=2_500_000,
+        shards=shards("cc3m-train-{}.tar", 0, 575, 4),  # 576 shards of 480-493 MB (2,905,954 records, the card says)
+        fields={"text": "txt", "image": IMAGE_EXTENSIONS},
+        bytes_per_record=96_000,
+        records=2_905_954,
         licence="Conceptual Captions licence (Google: free to use with attribution); images under their owners' terms",
         paper="CC3M captions and images: used by C-MCR (texts, image memory) and Ex-MCR",
     ),
@@ -106,8 +112,8 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in [
         format="parquet",
         shards=shards("data/train-{}-of-00412.parquet", 0, 411, 5),
         fields={"text": "caption", "audio": "audio"},
-        bytes_per_record=330_000,
-        records=49_000,
+        bytes_per_record=850_000,  # 412 shards of about 93 MB over about 45,200 rows
+        records=45_200,
         licence="AudioCaps captions MIT; audio clipped from YouTube (AudioSet), under the uploaders' terms",
         paper="AudioCaps captions and audio: used by C-MCR (texts, audio memory) and Ex-MCR",
     ),
@@ -116,10 +122,10 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in [
         repo="agkphysics/AudioSet",
         revision="c2f9c5b3e3211790680f2890608af7dc73ddc540",
         format="webdataset",
-        shards=shards("data/bal_train0{}.tar", 0, 9, 0),  # 9 x ~2.8 GB + 969 MB
+        shards=shards("data/bal_train0{}.tar", 0, 9, 0),  # 9 x ~2.8 GB + 969 MB: 26.0 GB over 18,685 clips
         fields={"audio": "flac"},
-        bytes_per_record=1_310_000,
-        records=20_500,
+        bytes_per_record=1_390_000,
+        records=18_685,
         licence="AudioSet labels CC BY 4.0 (as the repository states); audio from YouTube, under the uploaders' terms",
         paper="AudioSet audio (balanced train): C-MCR's audio memory; the paper's own AudioSet subset is not published",
     ),

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mcrgraph.plugin import (
     ConnectorFileError, Download, EncoderError, PretrainedMCR, audio_wave, check_texts,
-    env_overrides, hub_cached, load_exact, load_torch_weights, missing_weights, parallel_map,
-    seeded, strip_prefix,
+    env_overrides, hub_cached, load_exact, load_torch_weights, missing_weights, numpy_scalar_globals,
+    parallel_map, seeded, strip_prefix,
 )
 
 from .features import clip_features
@@ -108,6 +108,7 @@ class ClapMCR(PretrainedMCR):
     def __init__(self, config: ClapConfig | None = None):
         super().__init__(config or ClapConfig())
         self.batch_size = self.config.batch_size
+        self._tokenizer = None
 
     def weights_present(self) -> bool | None:
         cfg = self.config
@@ -151,31 +152,51 @@ class ClapMCR(PretrainedMCR):
         return self.config.checkpoint, self.config.seed
 
     def build(self):
-        """(model, backend, tokenizer)."""
+        """(model, backend). roberta-base's tokenizer is loaded on the first text (``tokenizer()``),
+        so a user who only encodes sounds needs only the checkpoint."""
         backend = self.config.resolved_backend()
         build = _build_transformers if backend == "transformers" else _build_laion
-        tokenizer = load_tokenizer(self.config)  # first: its offline trap is the likelier failure
-        return build(self.config), backend, tokenizer
+        return build(self.config), backend
+
+    def tokenizer(self):
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = load_tokenizer(self.config)
+            return self._tokenizer
 
     def encode(self, modality: str, items: Sequence[Any]) -> torch.Tensor:
-        model, backend, tokenizer = self.parts()
+        tokenizer = self.tokenizer() if modality == "text" else None  # first: its offline trap is the likelier failure
+        model, backend = self.parts()
         with torch.inference_mode():
             if modality == "text":
                 tokens = tokenizer(check_texts(self.name, items), padding="max_length", truncation=True, max_length=CONTEXT, return_tensors="pt")
                 ids, mask = tokens["input_ids"].to(self.config.device), tokens["attention_mask"].to(self.config.device)
                 if backend == "transformers":
-                    out = model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output
+                    out = features(model.get_text_features(input_ids=ids, attention_mask=mask))
                 else:
                     out = model.get_text_embedding({"input_ids": ids, "attention_mask": mask})
             else:
                 waves = parallel_map(lambda x: audio_wave(x, SAMPLE_RATE, default_sr=SAMPLE_RATE), list(items), self.config.workers)
                 feats = [clip_features(w, MAX_SAMPLES, self.config.use_fusion()) for w in waves]
                 if backend == "transformers":
-                    out = model.get_audio_features(input_features=torch.stack([f["mel_fusion"] for f in feats]).to(self.config.device),
-                                                   is_longer=torch.stack([f["longer"] for f in feats]).to(self.config.device)).pooler_output
+                    out = features(model.get_audio_features(input_features=torch.stack([f["mel_fusion"] for f in feats]).to(self.config.device),
+                                                            is_longer=torch.stack([f["longer"] for f in feats]).to(self.config.device)))
                 else:
                     out = model.get_audio_embedding(feats)
             return out.float().cpu()
+
+
+def features(out) -> torch.Tensor:
+    """The embeddings ``ClapModel.get_text_features``/``get_audio_features`` return: a tensor in
+    transformers 4.x, a ``BaseModelOutputWithPooling`` holding them as ``pooler_output`` in 5.x
+    (both already projected and L2-normalised)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    pooled = getattr(out, "pooler_output", None)
+    if isinstance(pooled, torch.Tensor):
+        return pooled
+    raise EncoderError(f"transformers' ClapModel returned a {type(out).__name__} with no embeddings this plugin knows "
+                       f"(a tensor, or pooler_output); set {ENV_BACKEND}=laion")
 
 
 def _tokenizer_source(cfg: ClapConfig) -> str | None:
@@ -191,8 +212,11 @@ def load_tokenizer(cfg: ClapConfig):
     from transformers import RobertaTokenizer
 
     source = _tokenizer_source(cfg)
+    if source is None and cfg.tokenizer:  # a folder was named: never swap in another tokenizer
+        raise EncoderError(f"{cfg.name}: no vocab.json in {cfg.tokenizer}; set {ENV_TOKENIZER} to a folder with roberta-base's "
+                           f"vocab.json and merges.txt")
     if source is None:
-        where = f"{cfg.tokenizer} (no vocab.json there)" if cfg.tokenizer else "roberta-base's tokenizer"
+        where = "roberta-base's tokenizer"
         try:  # online, this fills the cache
             tok = RobertaTokenizer.from_pretrained("roberta-base")
         except Exception as e:
@@ -209,7 +233,8 @@ def load_tokenizer(cfg: ClapConfig):
             f"with roberta-base's vocab.json and merges.txt"
         )
     if len(tok) <= len(tok.all_special_tokens):
-        raise EncoderError(f"{cfg.name}: the tokenizer's vocabulary is only its {len(tok)} special tokens; every text would encode the same")
+        raise EncoderError(f"{cfg.name}: the tokenizer's vocabulary is only its {len(tok)} special tokens; every text would encode the "
+                           f"same. Set {ENV_TOKENIZER} to a folder with roberta-base's vocab.json and merges.txt")
     return tok
 
 
@@ -221,8 +246,8 @@ def _checkpoint_state(cfg: ClapConfig, where: str) -> tuple[Path | None, dict[st
         path = _download(cfg, where)
     if path is None:
         return None, None
-    try:
-        state = load_torch_weights(path)
+    try:  # the released files hold an optimizer whose lr is a numpy scalar (laion_clap's cosine schedule)
+        state = load_torch_weights(path, allow=numpy_scalar_globals())
     except ConnectorFileError as e:
         raise EncoderError(f"{where}: {e}") from None
     return path, strip_prefix(state.get("state_dict", state), "module.")

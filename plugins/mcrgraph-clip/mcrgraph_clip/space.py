@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -100,11 +101,18 @@ class ClipMCR(PretrainedMCR):
         return []
 
     def weights_hint(self) -> str | None:
-        return (f"run `mcrgraph download {self.name}` where you are online ({self.config.model} / {self.config.pretrained!r}), "
-                f"or set {ENV_PRETRAINED}=/path/to/open_clip_pytorch_model.bin")
+        cfg = self.config
+        # a file does not say its activation: a local copy of QuickGELU weights needs the -quickgelu model
+        quick = cfg.local_file() is None and not cfg.model.endswith("-quickgelu") and tag_activation(cfg.model, cfg.pretrained)
+        model = f" and {ENV_MODEL}={cfg.model}-quickgelu (the activation those weights were trained with)" if quick else ""
+        return (f"run `mcrgraph download {self.name}` where you are online ({cfg.model} / {cfg.pretrained!r}), "
+                f"or set {ENV_PRETRAINED}=/path/to/open_clip_pytorch_model.bin{model}")
 
     def architecture(self) -> str:
-        return f"{self.config.model}|{json.dumps(self.config.architecture, sort_keys=True)}"
+        # a tag builds the activation it was trained with (tag_activation): before issue 28 the
+        # default ViT-B-32 + openai ran GELU, so caches made then must not match
+        tagged = "|activation-of-tag" if self.config.pretrained is not None and self.config.local_file() is None else ""
+        return f"{self.config.model}|{json.dumps(self.config.architecture, sort_keys=True)}{tagged}"
 
     def weights_source(self):
         return self.config.pretrained, self.config.seed
@@ -225,18 +233,44 @@ def _build(cfg: ClipConfig):
         if tag is not None and tag not in open_clip.list_pretrained_tags_by_model(cfg.model):
             tags = open_clip.list_pretrained_tags_by_model(cfg.model)
             raise EncoderError(f"{cfg.name}: {cfg.model} has no pretrained tag {tag!r}; it has: {', '.join(tags) or 'none'} (or give a checkpoint file)")
+        quick = tag_activation(cfg.model, tag)
         try:
-            with seeded(cfg.seed):
-                model, _, preprocess = open_clip.create_model_and_transforms(cfg.model, pretrained=tag, device="cpu", cache_dir=cfg.cache_dir)
+            with seeded(cfg.seed), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "QuickGELU mismatch")  # open_clip only warns; checked below, loudly
+                model, _, preprocess = open_clip.create_model_and_transforms(cfg.model, pretrained=tag, device="cpu", cache_dir=cfg.cache_dir,
+                                                                             force_quick_gelu=bool(quick))
         except Exception as e:  # hub and network errors come in many types
             if tag is not None and _cached_tag_file(cfg) is None:
                 raise missing_weights(where, ENV_PRETRAINED, "/path/to/open_clip_pytorch_model.bin", e) from None
             raise EncoderError(f"{where}: open_clip failed to build it: {type(e).__name__}: {e}") from None
+        if quick is not None and uses_quick_gelu(model) != quick:
+            def name(q):
+                return "QuickGELU" if q else "GELU"
+            raise EncoderError(f"{where}: the {tag!r} weights were trained with {name(quick)}, but open_clip built {cfg.model} with "
+                               f"{name(not quick)}; the embeddings would be wrong. Choose the model the tag was trained with")
         tokenizer = open_clip.get_tokenizer(cfg.model)
     if local is not None:
         _load_local(model, local, where)
     model.eval().to(cfg.device)
     return model, preprocess, tokenizer
+
+
+def tag_activation(model: str, tag: str | None) -> bool | None:
+    """Whether pretrained ``tag``'s weights were trained with QuickGELU, as open_clip's table of
+    tags says (``quick_gelu``; OpenAI's CLIP was). open_clip >= 2.29 builds ``ViT-B-32`` with
+    GELU and only warns when a tag differs, so the plugin builds the activation the tag was
+    trained with. None without a tag (random init, a local file: the model's own config decides)."""
+    if tag is None:
+        return None
+    import open_clip
+
+    return bool((open_clip.get_pretrained_cfg(model, tag) or {}).get("quick_gelu", False))
+
+
+def uses_quick_gelu(model: torch.nn.Module) -> bool:
+    from open_clip.transformer import QuickGELU
+
+    return any(isinstance(m, QuickGELU) for m in model.modules())
 
 
 def _load_local(model: torch.nn.Module, path: Path, where: str) -> None:

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 import mcrgraph
 from mcrgraph.plugin import (
     ConnectorFileError, Download, EncoderError, PretrainedMCR, check_texts, env_overrides,
-    load_exact, load_point_cloud, load_torch_weights, missing_weights, parallel_map, pil_image,
-    seeded, strip_prefix,
+    load_exact, load_point_cloud, load_torch_weights, missing_weights, numpy_scalar_globals, parallel_map,
+    pil_image, seeded, strip_prefix,
 )
 
 ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
@@ -206,20 +206,8 @@ def read_checkpoint(path: Path, where: str) -> tuple[dict[str, torch.Tensor], st
 
 def _safe_globals() -> list:
     """What ULIP checkpoints pickle besides tensors: the argparse Namespace of training
-    arguments ("args"), and numpy scalars its metrics may be."""
-    out: list = [argparse.Namespace]
-    try:
-        import warnings
-
-        import numpy as np
-
-        with warnings.catch_warnings():  # numpy 2 deprecates the numpy.core path old pickles name
-            warnings.simplefilter("ignore", DeprecationWarning)
-            out += [np.dtype, np.core.multiarray.scalar]
-        out += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
-    except (ImportError, AttributeError):
-        pass
-    return out
+    arguments ("args"), and numpy scalars its metrics may be (by the names numpy 1 and 2 give them)."""
+    return [argparse.Namespace, *numpy_scalar_globals()]
 
 
 _SAFE_GLOBALS = _safe_globals()
