@@ -338,3 +338,81 @@ def test_11_hub_a_wrong_file_is_refused_with_expected_and_found(tmp_path, monkey
         found = hashlib.sha256(wrong).hexdigest()
         assert f"sha256 expected {SHA}, found {found}" in str(e.value) and "\n" not in str(e.value)
         assert not [p for p in tmp_path.rglob("w.bin")]
+
+
+# -- 9. Git LFS: the pointer validated, a stored one re-checked, the steps under one lock -------
+@pytest.fixture
+def lfs(server, monkeypatch, tmp_path):
+    """ex_clap.pt kept in Git LFS on a mirror laid out as raw.githubusercontent.com: the pointer
+    at the raw address (what the blob id names), the bytes at <mirror>/lfs/..."""
+    import dataclasses
+
+    from mcrgraph.fetch import official
+
+    monkeypatch.setenv("MCRGRAPH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(official.URL_ENV, server.url)
+    k = official.KINDS["ex-clap"]
+    raw_path = f"/{k.repo}/main/checkpoints/{k.file}"
+    data = os.urandom(3_000_000)
+
+    def publish(pointer: bytes):
+        blob = hashlib.sha1(b"blob %d\0" % len(pointer) + pointer).hexdigest()
+        monkeypatch.setitem(official.KINDS, "ex-clap", dataclasses.replace(k, blob_id=blob))
+        server.routes[raw_path] = honest(pointer, etag=f'"{blob}"')
+
+    good = f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n".encode()
+    publish(good)
+    server.routes["/lfs" + raw_path] = honest(data)
+    return official, publish, data, good
+
+
+def test_9_a_pointer_whose_oid_is_not_a_sha256_is_refused(lfs):
+    official, publish, data, good = lfs
+    publish(b"version https://git-lfs.github.com/spec/v1\noid sha256:xyz\nsize 3000000\n")
+    with pytest.raises(ConnectorFileError, match="not a Git LFS pointer mcrgraph can check against"):
+        official.fetch_official("ex-clap", progress=False)
+    publish(good)  # control
+    assert official.fetch_official("ex-clap", progress=False).read_bytes() == data
+
+
+def test_9_a_stored_pointer_is_checked_again(lfs, server):
+    official, publish, data, good = lfs
+    path = official.fetch_official("ex-clap", progress=False)
+    pointer = path.with_name(path.name + ".lfs-pointer")
+    evil = os.urandom(len(data))
+    pointer.write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(evil).hexdigest()}\nsize {len(evil)}\n")
+    path.unlink()
+    assert official.fetch_official("ex-clap", progress=False).read_bytes() == data  # the tampered pointer was not trusted
+    assert hashlib.sha1(b"blob %d\0" % len(good) + good).hexdigest() == official.KINDS["ex-clap"].blob_id
+    assert pointer.read_bytes() == good
+
+
+def test_9_two_fetchers_never_show_a_half_done_file(lfs):
+    official, publish, data, good = lfs
+    dest = official.official_dir() / official.KINDS["ex-clap"].file
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def watch():
+        present = False
+        while not stop.is_set():
+            try:
+                seen.add(dest.stat().st_size)
+                present = True
+            except FileNotFoundError:
+                seen.add(-1 if present else 0)  # -1: it vanished after it was there
+            time.sleep(0.0005)
+
+    errors = []
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    workers = [threading.Thread(target=lambda: errors.append(None) if official.fetch_official("ex-clap", progress=False) else None)
+               for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    stop.set()
+    watcher.join()
+    assert len(errors) == 2 and dest.read_bytes() == data
+    assert seen <= {0, len(data)}, seen  # never the 132-byte pointer, never gone once there

@@ -5,6 +5,7 @@ setting (HF_ENDPOINT). Requests are counted, so "no second transfer" is checked,
 from __future__ import annotations
 
 import collections
+import hashlib
 import http.server
 import io
 import json
@@ -41,18 +42,37 @@ class Hub(http.server.ThreadingHTTPServer):
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the standard library's name
-        self.server.hits[self.path] += 1
+    """The hub's answers as huggingface_hub reads them: the commit (X-Repo-Commit) and an ETag (a
+    file's sha256, as for an LFS file) on HEAD and GET, then the bytes."""
+
+    def _file(self):
         prefix = "/datasets/"
         parts = self.path[len(prefix):].split("/resolve/", 1) if self.path.startswith(prefix) else []
         f = self.server.root / parts[0] / parts[1] if len(parts) == 2 else None
-        if f is None or not f.is_file():
+        return (f, parts[1].split("/", 1)[0]) if f is not None and f.is_file() else (None, None)
+
+    def _headers(self, data: bytes, revision: str):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        self.send_header("X-Repo-Commit", revision)
+        self.end_headers()
+
+    def do_HEAD(self):  # noqa: N802 - the standard library's name
+        f, revision = self._file()
+        if f is None:
+            self.send_error(404)
+            return
+        self._headers(f.read_bytes(), revision)
+
+    def do_GET(self):  # noqa: N802 - the standard library's name
+        self.server.hits[self.path] += 1
+        f, revision = self._file()
+        if f is None:
             self.send_error(404)
             return
         data = f.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
+        self._headers(data, revision)
         if self.path in self.server.cut:
             self.server.cut.discard(self.path)
             self.wfile.write(data[: len(data) // 2])

@@ -33,6 +33,10 @@ SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 _watch: contextvars.ContextVar["_Watch | None"] = contextvars.ContextVar("mcrgraph_hub_watch", default=None)
 
 
+class CutShort(DownloadError):
+    """The body ended before the file's listed size (huggingface_hub's consistency check)."""
+
+
 @dataclass
 class _Watch:
     what: str
@@ -224,6 +228,10 @@ def fetch(f: HubFile, *, cache_dir: str | None = None, local_dir: str | Path | N
             raise DownloadError(str(e)) from None
         except Stalled as e:
             raise DownloadError(str(e)) from None
+        except OSError as e:
+            if "Consistency check failed" not in str(e):  # huggingface_hub's words for a short body
+                raise DownloadError(f"cannot download {f.label()} from {f.url()} ({type(e).__name__}: {e})") from None
+            raise CutShort(f"{f.label()}: the body ended before the listed {size:,} bytes" if size else f"{f.label()}: cut short") from None
         except Exception as e:  # offline, gated, missing, malformed answers: many types
             from .download import _why
 
@@ -279,19 +287,30 @@ def stream(f: HubFile) -> Iterator:
 
 
 class _Reader:
-    """A read()-able view of an iterator of bytes (what tarfile's stream mode takes)."""
+    """A read()-able view of an iterator of bytes (what tarfile's stream mode takes). A break
+    in the transfer is raised once the bytes that came before it have been read."""
 
     def __init__(self, chunks: Iterator[bytes]):
-        self.chunks, self.buf = chunks, bytearray()
+        self.chunks, self.buf, self.error = chunks, bytearray(), None
 
     def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self.buf) < n:
-            chunk = next(self.chunks, None)
+        while self.error is None and (n < 0 or len(self.buf) < n):
+            try:
+                chunk = next(self.chunks, None)
+            except DownloadError as e:
+                self.error = e
+                break
+            except Exception as e:  # the HTTP library's own errors for a cut or a timeout
+                from .download import _why
+
+                self.error = DownloadError(f"the transfer broke off ({_why(e)})")
+                break
             if chunk is None:
                 break
             self.buf += chunk
-        if n < 0:
-            n = len(self.buf)
+        if not self.buf and self.error is not None:
+            raise self.error
+        n = len(self.buf) if n < 0 else min(n, len(self.buf))
         out = bytes(self.buf[:n])
         del self.buf[:n]
         return out
