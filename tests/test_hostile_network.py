@@ -416,3 +416,16 @@ def test_9_two_fetchers_never_show_a_half_done_file(lfs):
     watcher.join()
     assert len(errors) == 2 and dest.read_bytes() == data
     assert seen <= {0, len(data)}, seen  # never the 132-byte pointer, never gone once there
+
+
+def test_2_every_declared_file_is_pinned_or_says_why_not(tmp_path):
+    from mcrgraph.fetch.download import Download
+
+    with pytest.raises(ValueError, match="pinned revision"):
+        Download("w", repo_id="o/r", filename="f.bin")
+    with pytest.raises(ValueError, match="git blob id or sha256"):
+        Download("w", url="http://127.0.0.1/f.bin", dest=tmp_path / "f.bin")
+    pinned = Download("w", repo_id="o/r", filename="f.bin", revision=REV, sha256=SHA)
+    loose = Download("w", repo_id="o/r", filename="f.bin", unpinned="not readable offline")
+    assert pinned.digest() == f"sha256 {SHA}"
+    assert loose.digest().startswith("NOT PINNED (not readable offline)")

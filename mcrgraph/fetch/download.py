@@ -140,7 +140,7 @@ def _attempts(url, part, dest, expect, progress, attempts, limits) -> bool:
                 time.sleep(min(0.2 * 2 ** attempt, 2.0))
     kept = (f"; the {part.stat().st_size:,} bytes received are kept in {part} and the next try resumes there"
             if part.is_file() and part.stat().st_size and _validator_file(part).is_file() else "")
-    raise _Offline(f"downloading {url} failed {attempts} times ({_why(last)}){kept}.") from None
+    raise _Offline(f"downloading {url} failed {attempts} times ({why(last)}){kept}.") from None
 
 
 def _usable(dest: Path, expect: Expect) -> bool:
@@ -207,7 +207,7 @@ def _request(url: str, headers: dict, timeout: float):
             raise reason from None
         if isinstance(reason, (socket.timeout, TimeoutError, ConnectionResetError)) or isinstance(reason, MALFORMED):
             raise _Retry(e) from None
-        raise _Offline(f"cannot reach {url} ({_why(e)}): is this machine offline?") from None
+        raise _Offline(f"cannot reach {url} ({why(e)}): is this machine offline?") from None
     except (socket.timeout, TimeoutError, ConnectionError) as e:
         raise _Retry(e) from None
     except MALFORMED as e:  # status line, header line, Location's port
@@ -332,7 +332,7 @@ def locked(dest: Path):
         os.close(fd)  # releases the lock
 
 
-def _why(e: BaseException | None) -> str:
+def why(e: BaseException | None) -> str:
     """'Type: first line' of an error, or of the error a URLError wraps."""
     if e is None:
         return "no reason given"

@@ -233,10 +233,10 @@ def fetch(f: HubFile, *, cache_dir: str | None = None, local_dir: str | Path | N
                 raise DownloadError(f"cannot download {f.label()} from {f.url()} ({type(e).__name__}: {e})") from None
             raise CutShort(f"{f.label()}: the body ended before the listed {size:,} bytes" if size else f"{f.label()}: cut short") from None
         except Exception as e:  # offline, gated, missing, malformed answers: many types
-            from .download import _why
+            from .download import why
 
             cause = meta_error if meta_error is not None and etag is None else e
-            raise DownloadError(f"cannot download {f.label()} from {f.url()} ({_why(cause)})") from None
+            raise DownloadError(f"cannot download {f.label()} from {f.url()} ({why(cause)})") from None
         bad = mismatch(path, want, size)
         if bad is None:
             return path
@@ -301,9 +301,9 @@ class _Reader:
                 self.error = e
                 break
             except Exception as e:  # the HTTP library's own errors for a cut or a timeout
-                from .download import _why
+                from .download import why
 
-                self.error = DownloadError(f"the transfer broke off ({_why(e)})")
+                self.error = DownloadError(f"the transfer broke off ({why(e)})")
                 break
             if chunk is None:
                 break
