@@ -148,6 +148,9 @@ def hub(tmp_path, monkeypatch):
     thread.start()
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read at its import: the shards go through its client
     yield server
     server.shutdown()
     server.server_close()
@@ -307,7 +310,10 @@ def test_the_docs_name_every_corpus():
 @pytest.mark.online
 def test_a_real_recipe_corpus_streams(monkeypatch):
     """The shipped COCO corpus from the real hub: three records, then again from the cache."""
+    from huggingface_hub import constants
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     coco = recipes.CORPORA["coco-captions"]
     texts = corpora.items(coco, "text", 3, progress=False)
