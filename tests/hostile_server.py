@@ -152,6 +152,17 @@ def raw(data: bytes) -> Callable:
     return lambda h: h.raw(data)
 
 
+def point_hub_at(monkeypatch, url: str) -> None:
+    """huggingface_hub's client talks to ``url`` instead of the hub, online: the settings it
+    reads at import (its endpoint, its address template, its offline switch) and HF_ENDPOINT."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
 @contextlib.contextmanager
 def hostile():
     server = Hostile()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from hostile_server import hostile, honest, raw, redirect, sequence
+from hostile_server import hostile, honest, point_hub_at, raw, redirect, sequence
 from local_server import block_internet
 from mcrgraph.errors import ChecksumError, ConnectorFileError, DataError, DownloadError
 from mcrgraph.fetch import download as web, guard, hub
@@ -29,6 +29,7 @@ def no_internet(monkeypatch):
     monkeypatch.setenv(guard.ENV_WINDOW, "1")
     monkeypatch.setenv(guard.ENV_RATE, "1000")
     yield refused
+    assert refused == [], f"the test tried to reach {refused}"
 
 
 @pytest.fixture
@@ -63,18 +64,15 @@ def test_1_a_token_is_not_carried_to_another_origin(tmp_path):
 def test_1_the_hub_client_keeps_the_token_off_a_redirects_host(tmp_path, monkeypatch):
     """Corpus shards used to go through urllib with the hub's Authorization header; they now go
     through the hub client's session, which drops it when a redirect leaves the origin."""
-    from huggingface_hub import constants
-
     with hostile() as hub_server, hostile() as cdn:
         cdn.routes["/blob"] = honest(DATA)
         hub_server.routes["/datasets/o/r/resolve/" + "a" * 40 + "/x.tar"] = redirect(cdn.url + "/blob")
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        point_hub_at(monkeypatch, hub_server.url)
         monkeypatch.setenv("HF_TOKEN", "hf_secret")
         f = hub.HubFile("o/r", "x.tar", revision="a" * 40, repo_type="dataset", size=len(DATA))
-        monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
         with hub.stream(f) as r:
             assert r.read() == DATA
-        assert hub_server.gets()[0].headers.get("Authorization") == "Bearer hf_secret"  # control: the hub gets it
+        assert hub_server.gets("/datasets/o/r/resolve/" + "a" * 40 + "/x.tar")[0].headers.get("Authorization") == "Bearer hf_secret"  # control
         assert "Authorization" not in cdn.gets("/blob")[0].headers
 
 
@@ -276,14 +274,11 @@ class hub_serving:
         self.monkeypatch, self.files, self.etag, self.listed = monkeypatch, files, etag, listed
 
     def __enter__(self):
-        from huggingface_hub import constants
-
         self.cm = hostile()
         s = self.cm.__enter__()
         for name, data in self.files.items():
             s.routes[resolve(name)] = hub_route(data, self.etag, self.listed)
-        self.monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        self.monkeypatch.setenv("HF_ENDPOINT", s.url)
+        point_hub_at(self.monkeypatch, s.url)
         return s
 
     def __exit__(self, *exc):

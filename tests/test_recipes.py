@@ -21,6 +21,7 @@ from PIL import Image
 import mcrgraph
 from mcrgraph.fetch import corpora, recipes
 from mcrgraph.cli import cli
+from hostile_server import point_hub_at
 from mcrgraph.errors import DataError
 
 REV_T = "a" * 40
@@ -146,11 +147,8 @@ def hub(tmp_path, monkeypatch):
     server = Hub(root)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read at its import: the shards go through its client
+    point_hub_at(monkeypatch, server.url)  # the shards go through the hub client, which reads its settings at import
     yield server
     server.shutdown()
     server.server_close()
