@@ -52,6 +52,7 @@ def hub(monkeypatch):
     for kind in official.KINDS:
         data = head_bytes(kind)
         served.files[raw_path(kind)] = data
+        served.etags[raw_path(kind)] = f'"{blob_id(data)}"'  # GitHub's raw host sends a strong ETag: what a resume needs
         monkeypatch.setitem(official.KINDS, kind, dataclasses.replace(official.KINDS[kind], blob_id=blob_id(data)))
     with LocalServer(served) as server:
         monkeypatch.setenv(official.URL_ENV, server.url)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from mcrgraph.fetch import official
-from mcrgraph.fetch.download import remote_size
 from mcrgraph.fetch.encoders import plan_downloads
 
 pytestmark = pytest.mark.online
@@ -22,10 +21,42 @@ def test_official_heads_download_verify_and_import(kind, monkeypatch):
     assert space.card.method == official.KINDS[kind].method
 
 
+@pytest.fixture
+def hub_online(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+
+
 @pytest.mark.parametrize("space", ["clip", "clap", "ulip"])
-def test_encoder_files_are_where_the_plugins_say(space, monkeypatch):
-    monkeypatch.delenv("MCRGRAPH_ULIP_URL", raising=False)
-    # plain HTTP HEAD requests (the offline suite's HF_HUB_OFFLINE does not apply to them)
+def test_pins_match_the_hub(space, hub_online):
+    """Every declared hub file is at its pinned commit with its pinned size and sha256 (the hub's
+    ETag of an LFS file; a small file's ETag is its git blob id). A file whose digest is not
+    pinned fails here with the digest to pin, so the missing pin stays visible."""
+    from huggingface_hub import get_hf_file_metadata
+
+    missing = []
     for p in plan_downloads([space]):
-        size = remote_size(p.download.address(), timeout=30)
-        assert size, f"{p.download.what}: {p.download.address()} gave no size"
+        d = p.download
+        meta = get_hf_file_metadata(d.address(), timeout=30)
+        assert meta.size, f"{d.what}: {d.address()} gave no size"
+        if d.revision:
+            assert meta.commit_hash == d.revision, f"{d.what}: commit {meta.commit_hash}, pinned {d.revision}"
+        if d.size is not None:
+            assert meta.size == d.size, f"{d.what}: {meta.size} bytes on the hub, pinned {d.size}"
+        if d.sha256:
+            assert meta.etag == d.sha256, f"{d.what}: the hub's sha256 is {meta.etag}, pinned {d.sha256}"
+        else:
+            missing.append(f"{d.what}: commit {meta.commit_hash}, size {meta.size}, ETag {meta.etag} ({d.unpinned})")
+    assert not missing, "not pinned yet: " + "; ".join(missing)
+
+
+def test_ulip_is_where_the_plugin_looks(hub_online):
+    """SFXX/ulip holds the file the ulip plugin fetches (salesforce/ULIP README: the Google Cloud
+    files moved there), listed by the hub itself."""
+    from huggingface_hub import list_repo_files
+    from mcrgraph_ulip import space as ulip
+
+    files = list_repo_files(ulip.HUB_REPO, repo_type="dataset")
+    assert ulip.HUB_FILE in files, [f for f in files if "pointbert" in f.lower() or f.endswith(".pt")][:40]

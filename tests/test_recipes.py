@@ -5,6 +5,7 @@ setting (HF_ENDPOINT). Requests are counted, so "no second transfer" is checked,
 from __future__ import annotations
 
 import collections
+import hashlib
 import http.server
 import io
 import json
@@ -20,6 +21,7 @@ from PIL import Image
 import mcrgraph
 from mcrgraph.fetch import corpora, recipes
 from mcrgraph.cli import cli
+from hostile_server import point_hub_at
 from mcrgraph.errors import DataError
 
 REV_T = "a" * 40
@@ -33,6 +35,8 @@ class Hub(http.server.ThreadingHTTPServer):
     def __init__(self, root: Path):
         self.root, self.hits = root, collections.Counter()
         self.cut: set[str] = set()  # paths whose next response breaks off halfway
+        self.short: set[str] = set()  # paths answered with no Content-Length and half the bytes, every time
+        self.claims: dict[str, int] = {}  # path -> the size HEAD lists instead of the real one
         super().__init__(("127.0.0.1", 0), Handler)
 
     @property
@@ -41,18 +45,43 @@ class Hub(http.server.ThreadingHTTPServer):
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the standard library's name
-        self.server.hits[self.path] += 1
+    """The hub's answers as huggingface_hub reads them: the commit (X-Repo-Commit) and an ETag (a
+    file's sha256, as for an LFS file) on HEAD and GET, then the bytes."""
+
+    def _file(self):
         prefix = "/datasets/"
         parts = self.path[len(prefix):].split("/resolve/", 1) if self.path.startswith(prefix) else []
         f = self.server.root / parts[0] / parts[1] if len(parts) == 2 else None
-        if f is None or not f.is_file():
+        return (f, parts[1].split("/", 1)[0]) if f is not None and f.is_file() else (None, None)
+
+    def _headers(self, data: bytes, revision: str, length: int | None = -1):
+        self.send_response(200)
+        if length is not None:
+            self.send_header("Content-Length", str(len(data) if length == -1 else length))
+        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        self.send_header("X-Repo-Commit", revision)
+        self.end_headers()
+
+    def do_HEAD(self):  # noqa: N802 - the standard library's name
+        f, revision = self._file()
+        if f is None:
+            self.send_error(404)
+            return
+        self._headers(f.read_bytes(), revision, self.server.claims.get(self.path, -1))
+
+    def do_GET(self):  # noqa: N802 - the standard library's name
+        self.server.hits[self.path] += 1
+        f, revision = self._file()
+        if f is None:
             self.send_error(404)
             return
         data = f.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
+        if self.path in self.server.short:
+            self._headers(data, revision, None)
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        self._headers(data, revision)
         if self.path in self.server.cut:
             self.server.cut.discard(self.path)
             self.wfile.write(data[: len(data) // 2])
@@ -118,8 +147,8 @@ def hub(tmp_path, monkeypatch):
     server = Hub(root)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    point_hub_at(monkeypatch, server.url)  # the shards go through the hub client, which reads its settings at import
     yield server
     server.shutdown()
     server.server_close()
@@ -330,7 +359,10 @@ def test_the_docs_name_every_corpus():
 @pytest.mark.online
 def test_a_real_recipe_corpus_streams(monkeypatch):
     """The shipped COCO corpus from the real hub: three records, then again from the cache."""
+    from huggingface_hub import constants
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     coco = recipes.CORPORA["coco-captions"]
     texts = corpora.items(coco, "text", 3, progress=False)
@@ -339,3 +371,47 @@ def test_a_real_recipe_corpus_streams(monkeypatch):
     assert all(Image.open(p).size[0] > 0 for p in images)
     state = json.loads((corpora.folder(coco) / "state.json").read_text())
     assert state["count"] == 3 and state["revision"] == coco.revision
+
+
+# -- hostile answers for corpus shards (issue 24; the rest is in test_hostile_network.py) ------
+def parquet_path(shard: int) -> str:
+    return f"/datasets/test/sounds/resolve/{REV_P}/data/{shard}.parquet"
+
+
+def test_5_a_shard_cut_short_is_retried_and_said(hub, capsys):
+    sounds = recipes.CORPORA["sounds"]
+    hub.short.add(parquet_path(0))
+    hub.claims[parquet_path(0)] = 10 ** 9  # and listed as a gigabyte: it goes to disk, never to memory
+    with pytest.raises(DataError, match="cut short 3 times"):
+        corpora.items(sounds, "text", 2, progress=True)
+    assert capsys.readouterr().err.count("cut short, retrying") == 2
+    assert hub.hits[parquet_path(0)] == 3
+    hub.short.clear()
+    hub.claims.clear()  # control: a whole shard, read from disk and deleted once used up
+    assert corpora.items(sounds, "text", 5, progress=False) == [f"k{i}#snd" for i in range(5)]
+    assert not (corpora.folder(sounds) / "shards" / "data" / "0.parquet").exists()
+
+
+def test_5_a_tar_member_claiming_too_much_is_refused(hub, tmp_path):
+    path = hub.root / "test/pics" / REV_T / "train/0.tar"
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("0000.txt")
+        info.size = corpora.MAX_MEMBER + 1  # a header that claims 256 MB and more; the body is not there
+        tar.addfile(info)  # (no data follows)
+    with pytest.raises(DataError, match="claims .* bytes .*refused"):
+        corpora.items(recipes.CORPORA["pics"], "text", 2, progress=False)
+
+
+def test_8_a_name_from_the_server_cannot_choose_the_suffix(hub):
+    sounds = recipes.CORPORA["sounds"]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = hub.root / "test/sounds" / REV_P / "data/0.parquet"
+    names = ["clip." + "x" * 300, "../../evil.wav", "clip.WAV", "noext"]
+    table = pa.table({"caption": [f"k{i}#snd" for i in range(4)], "audio": [{"bytes": wav(i), "path": n} for i, n in enumerate(names)]})
+    pq.write_table(table, path)
+    files = corpora.items(sounds, "audio", 4, progress=False)
+    assert [Path(f).suffix for f in files] == [".flac", ".wav", ".wav", ".flac"]  # the allow-list, else the default
+    assert all(Path(f).parent == corpora.folder(sounds) / "audio" for f in files)
+    assert corpora.suffix_of("image", "a.PNG") == ".png" and corpora.suffix_of("image", "a.exe") == ".jpg"

@@ -61,7 +61,6 @@ class EncPlugin:
 
 @pytest.fixture
 def enc(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("MCRGRAPH_ULIP_URL", server.url + "/ulip.pt")  # `all` asks the host for its size
     plugin = EncPlugin(server.url + "/enc.bin", tmp_path / "weights" / "enc.bin")
     mcrgraph.register(plugin)
     yield plugin
@@ -71,7 +70,8 @@ def enc(server, tmp_path, monkeypatch):
 def test_dry_run_lists_without_fetching(enc, server):
     r = run("download", "enc", "--dry-run")
     assert r.exit_code == 0, r.output
-    assert f"enc: enc weights, 200.0 KB, to download\n  from {enc.url}\n  to   {enc.dest}\n  licence: CC0-1.0" in r.output
+    assert (f"enc: enc weights, 200.0 KB, to download\n  from {enc.url}\n  to   {enc.dest}\n"
+            f"  checked: sha256 {hashlib.sha256(DATA).hexdigest()}\n  licence: CC0-1.0") in r.output
     assert "1 of 1 files to download, 200.0 KB" in r.output
     assert server.gets() == [] and not enc.dest.exists()  # a HEAD for the size, no transfer
 
@@ -122,7 +122,7 @@ class PickyPlugin:
 
     @mcrgraph.hookimpl
     def weights_downloads(self, mcr):
-        return [Download("picky weights", url=self.url, dest=self.space.dest)] if mcr.name == "picky" else None
+        return [Download("picky weights", url=self.url, dest=self.space.dest, sha256=hashlib.sha256(DATA).hexdigest())] if mcr.name == "picky" else None
 
 
 @pytest.fixture
@@ -160,25 +160,49 @@ def test_a_space_without_declared_files_is_named(enc):
     assert r.exit_code != 0 and "no space named 'nope'" in r.output
 
 
-def test_ulip_download_makes_the_weights_present(server, tmp_path, monkeypatch):
-    """The ulip plugin declares its checkpoint at the path it reads; after `download ulip`,
-    `mcrgraph plugins` reports the weights present."""
-    path = tmp_path / "ulip" / "pointbert_ULIP-2.pt"
-    monkeypatch.setenv("MCRGRAPH_ULIP_CHECKPOINT", str(path))
-    monkeypatch.setenv("MCRGRAPH_ULIP_URL", server.url + "/enc.bin")
+def ulip_present():
+    data = json.loads(run("plugins", "--json").output)
+    return next(s for p in data for s in p["spaces"] if s.get("name") == "ulip")["weights_present"]
 
-    def ulip_present():
-        data = json.loads(run("plugins", "--json").output)
-        return next(s for p in data for s in p["spaces"] if s.get("name") == "ulip")["weights_present"]
 
+def test_ulip_download_from_its_hub_repository_makes_the_weights_present(hf_cache, tmp_path, monkeypatch):
+    """ULIP's files moved to the Hugging Face dataset SFXX/ulip (salesforce/ULIP README,
+    05/23/2025): `download ulip` fetches from there, into the hub cache the space looks in."""
+    from huggingface_hub import constants
+    from mcrgraph_ulip import space as ulip
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default place: empty
+    path = f"/datasets/{ulip.HUB_REPO}/resolve/main/{ulip.HUB_FILE}"
+    with serve({path: DATA}) as hub:
+        hub.etags[path] = f'"{hashlib.sha256(DATA).hexdigest()}"'
+        hub.headers["X-Repo-Commit"] = "c" * 40
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        assert ulip_present() is False
+        r = run("download", "ulip", "--dry-run")
+        assert f"from {hub.url}{path}" in r.output and "checked: NOT PINNED" in r.output, r.output
+        r = run("download", "ulip", "--no-progress", "--no-check")
+        assert r.exit_code == 0, r.output
+        assert ulip_present() is True and len(hub.gets(path)) == 1
+        assert mcrgraph.get_mcr("ulip").config.checkpoint_path().read_bytes() == DATA
+
+
+@pytest.mark.parametrize("name", ["pointbert_ULIP-2.pt", "pretrained_models_ckpt_zero-sho_classification_pointbert_ULIP-2.pt",
+                                  "ULIP-2-PointBERT-8k-xyz-pc-slip_vit_b-objaverse-pretrained.pt"])
+def test_ulip_finds_a_copy_by_any_of_its_names(tmp_path, monkeypatch, name):
+    """A copy downloaded by hand keeps the name it came with: ours, the one a browser gave for the
+    old Google Cloud object, or the hub's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert ulip_present() is False
-    r = run("download", "ulip", "--no-progress", "--no-check")  # random bytes stand for the checkpoint
-    assert r.exit_code == 0, r.output
-    assert path.read_bytes() == DATA and ulip_present() is True
+    (tmp_path / "mcrgraph" / "ulip").mkdir(parents=True)
+    (tmp_path / "mcrgraph" / "ulip" / name).write_bytes(b"x")
+    assert ulip_present() is True
+    assert "no files to download" in run("download", "ulip", "--dry-run").output  # nothing to fetch
 
 
-def hub_file(cache, repo, filename, data=b"x", commit="0" * 40):
+def hub_file(cache, repo, filename, data=b"x", commit=None):
     """A file in the Hugging Face cache layout (what hf_hub_download leaves behind)."""
+    commit = commit or "0" * 40
     repo_dir = cache / f"models--{repo.replace('/', '--')}"
     (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
     (repo_dir / "refs" / "main").write_text(commit)
@@ -211,10 +235,13 @@ def test_clip_and_clap_declare_what_their_spaces_look_for(hf_cache):
                      ("clap", "FacebookAI/roberta-base", "config.json")]
     assert all(p.local is None for p in planned)
     r = run("download", "clap", "--no-progress")  # offline (HF_HUB_OFFLINE=1 in tests): a clear line, nothing half-done
-    assert r.exit_code != 0 and "https://huggingface.co/lukewys/laion_clap/resolve/main/630k-fusion-best.pt" in r.output
+    from mcrgraph_clap.space import CHECKPOINT_REVISION
+
+    assert r.exit_code != 0 and f"https://huggingface.co/lukewys/laion_clap/resolve/{CHECKPOINT_REVISION}/630k-fusion-best.pt" in r.output
     assert "MCRGRAPH_CLAP_CHECKPOINT=/path/to/630k-fusion-best.pt" in r.output
-    for p in planned:
-        hub_file(hf_cache, p.download.repo_id, p.download.filename)
+    for p in planned:  # at the pinned commit, with the pinned bytes' size (the digest is only checked after a transfer)
+        hub_file(hf_cache, p.download.repo_id, p.download.filename, commit=p.download.revision,
+                 data=b"x" * (p.download.size or 1))
     assert clip.weights_present() is True
     assert clap.config.checkpoint_file() is not None
     from mcrgraph_clap.space import _tokenizer_source  # the folder it would read the tokenizer from
@@ -240,14 +267,20 @@ def test_download_through_a_hub_endpoint(hf_cache, monkeypatch, space):
     answers as the hub does (X-Repo-Commit, ETag): one transfer a file, into the cache the
     space reads, after which it reports its weights present."""
     from huggingface_hub import constants
+    from mcrgraph_clip import space as clip_space
 
-    files = {f"/{p.download.repo_id}/resolve/main/{p.download.filename}": os.urandom(5_000) for p in plan_downloads([space])}
+    files = {f"/{p.download.repo_id}/resolve/{p.download.revision or 'main'}/{p.download.filename}": os.urandom(5_000)
+             for p in plan_downloads([space])}
+    for path, data in files.items():  # the test's bytes stand in for the pinned ones
+        repo, rest = path[1:].split("/resolve/")
+        revision, filename = rest.split("/", 1)
+        if (repo, filename) in clip_space.PINS:
+            monkeypatch.setitem(clip_space.PINS, (repo, filename), (revision, hashlib.sha256(data).hexdigest(), len(data)))
     with serve(files) as hub:
         hub.etags.update({path: f'"{hashlib.sha256(data).hexdigest()}"' for path, data in files.items()})
         hub.headers["X-Repo-Commit"] = "a" * 40
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
         mcr = mcrgraph.get_mcr(space)
         assert mcr.weights_present() is False
         r = run("download", space, "--dry-run")
@@ -257,7 +290,7 @@ def test_download_through_a_hub_endpoint(hf_cache, monkeypatch, space):
         assert mcr.weights_present() is True
         assert [len(hub.gets(path)) for path in files] == [1] * len(files)  # (the client also asks the hub's /api)
         for p in plan_downloads([space]):
-            assert p.local.read_bytes() == files[f"/{p.download.repo_id}/resolve/main/{p.download.filename}"]
+            assert p.local.read_bytes() == files[f"/{p.download.repo_id}/resolve/{p.download.revision or 'main'}/{p.download.filename}"]
             assert str(p.local).startswith(str(hf_cache))
         r = run("download", space, "--no-progress", "--no-check")
         assert r.exit_code == 0 and [len(hub.gets(path)) for path in files] == [1] * len(files)  # all here: no second transfer

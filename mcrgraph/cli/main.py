@@ -310,6 +310,7 @@ def download_cmd(spaces, dry_run, progress, check):
             d = p.download
             out.print(f"{p.space}: {d.what}, {human_size(p.size)}, {f'here: {p.local}' if p.local else 'to download'}\n"
                       f"  from {d.address()}\n  to   {d.dest or 'the Hugging Face cache (' + (d.cache_dir or 'its default folder') + ')'}"
+                      + f"\n  checked: {d.digest()}"
                       + (f"\n  licence: {d.licence}" if d.licence else ""), soft_wrap=True, markup=False)
         left = [p for p in planned if not p.local]
         unknown = sum(p.size is None for p in left)

@@ -13,24 +13,26 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import http.client
-import io
 import json
 import os
+import sys
 import tarfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import DataError
+from ..errors import DataError, DownloadError, MCRGraphError
 from ..io.progress import progress_bar
 from .recipes import CORPORA, Corpus, corpora_for
 from ..store.disk import atomic_write_bytes, home
-from ..version import __version__
 
 EXTRA = "pip install 'mcrgraph[recipes]'"
 MEDIA = {"image": ".jpg", "audio": ".flac", "3d": ".npy"}
+# the suffixes a stored media file may take: names come from the server, so anything else (a
+# 300-character "extension", a path) falls back to the modality's default
+SUFFIXES = {"image": (".jpg", ".jpeg", ".png", ".webp"), "audio": (".flac", ".wav", ".mp3", ".ogg"),
+            "3d": (".npy", ".ply", ".obj")}
+MAX_MEMBER = 256 << 20  # bytes of one tar member read into memory; a header claiming more is refused
 _options: contextvars.ContextVar[dict] = contextvars.ContextVar("corpora_options", default={})
 
 
@@ -126,7 +128,7 @@ def _fetch(corpus: Corpus, st: State, n: int, progress: bool) -> State:
                         break
                 else:  # the shard is used up
                     st.shard, st.offset = st.shard + 1, 0
-            except (OSError, EOFError, tarfile.TarError, http.client.HTTPException) as e:  # a cut transfer: keep what came whole
+            except (OSError, EOFError, tarfile.TarError, http.client.HTTPException, DownloadError) as e:  # a cut transfer: keep what came whole
                 _save(corpus, st)
                 raise DataError(f"{corpus.repo}: the transfer of {corpus.shards[st.shard]} broke off ({type(e).__name__}: {e}); the "
                                 f"{len(st.records):,} records fetched are kept, and running the same command again goes on from there") from None
@@ -150,29 +152,70 @@ def _store(d: Path, corpus: Corpus, index: int, rec: dict[str, Any]) -> dict[str
     return out
 
 
-def _url(corpus: Corpus, filename: str) -> tuple[str, dict]:
+def _hub_file(corpus: Corpus, filename: str):
+    from .hub import HubFile
+
+    return HubFile(corpus.repo, filename, revision=corpus.revision, repo_type="dataset",
+                   what=f"{corpus.repo}@{corpus.revision[:12]}: {filename}")
+
+
+def _hub_error(corpus: Corpus, filename: str, e: BaseException) -> DataError:
+    """One line for a shard the hub would not give: its HTTP status, a bound it broke, or no answer."""
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if status is not None:
+        hint = " (a gated dataset: accept its terms on the hub and log in with `hf auth login`)" if status in (401, 403) else ""
+        return DataError(f"{corpus.repo}@{corpus.revision[:12]}: {filename}: HTTP {status}{hint}")
+    if isinstance(e, MCRGraphError):
+        return DataError(str(e))
+    return DataError(f"cannot reach the hub for {corpus.repo} ({_hub_file(corpus, filename).url()}): {type(e).__name__}: "
+                     f"{str(e).splitlines()[0][:160] if str(e) else ''}; check the network, or give your own items "
+                     "(--items FILE, --memory MOD=FILE)")
+
+
+def _needs_hub() -> None:
     try:
-        from huggingface_hub import hf_hub_url
-        from huggingface_hub.utils import build_hf_headers
+        import huggingface_hub  # noqa: F401
     except ImportError:
         raise DataError(f"fetching the default corpora needs huggingface_hub: {EXTRA}") from None
-    endpoint = os.environ.get("HF_ENDPOINT") or None  # read now, not at import, so it can be set late
-    url = hf_hub_url(corpus.repo, filename, repo_type="dataset", revision=corpus.revision, endpoint=endpoint)
-    return url, build_hf_headers(library_name="mcrgraph", library_version=__version__)
 
 
 @contextlib.contextmanager
 def _open(corpus: Corpus, filename: str):
-    url, headers = _url(corpus, filename)
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as r:
-            yield r
-    except urllib.error.HTTPError as e:
-        hint = " (a gated dataset: accept its terms on the hub and log in with `hf auth login`)" if e.code in (401, 403) else ""
-        raise DataError(f"{corpus.repo}@{corpus.revision[:12]}: {filename}: HTTP {e.code} {e.reason}{hint}") from None
-    except urllib.error.URLError as e:
-        raise DataError(f"cannot reach the hub for {corpus.repo} ({url}): {e.reason}; check the network, or give your own items "
-                        "(--items FILE, --memory MOD=FILE)") from None
+    """A shard read as it arrives, through the hub client's session (its token stays on the hub's
+    origin), bounded by the listed size and the minimum rate (hub.stream)."""
+    from . import hub
+
+    _needs_hub()
+    with contextlib.ExitStack() as stack:
+        try:
+            r = stack.enter_context(hub.stream(_hub_file(corpus, filename)))
+        except Exception as e:  # hub statuses, connection errors, bounds: many types
+            raise _hub_error(corpus, filename, e) from None
+        yield r
+
+
+SHARD_ATTEMPTS = 3
+
+
+def _shard_on_disk(corpus: Corpus, filename: str, progress: bool) -> Path:
+    """A parquet shard (read whole: its footer is at the end) on disk beside the corpus, through
+    hf_hub_download with the bounds and checks of hub.fetch; a cut transfer is tried again."""
+    from . import hub
+
+    _needs_hub()
+    f = _hub_file(corpus, filename)
+    for attempt in range(SHARD_ATTEMPTS):
+        try:
+            return hub.fetch(f, local_dir=folder(corpus) / "shards", progress=progress)
+        except hub.CutShort as e:
+            if attempt + 1 == SHARD_ATTEMPTS:
+                raise DataError(f"{f.label()}: cut short {SHARD_ATTEMPTS} times ({e}); the records fetched are kept, "
+                                "run the same command again to go on") from None
+            if progress:
+                sys.stderr.write(f"{f.label()}: cut short, retrying\n")
+        except Exception as e:
+            raise _hub_error(corpus, filename, e) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _records(corpus: Corpus, filename: str, skip: int, progress: bool) -> Iterator[dict[str, Any]]:
@@ -202,7 +245,7 @@ def _tar_records(corpus: Corpus, filename: str, progress: bool) -> Iterator[dict
             modality = wanted.get(ext.lower())
             if modality is None or modality in rec:
                 continue
-            data = tar.extractfile(member).read()
+            data = member_bytes(tar, member, filename)
             rec[modality] = first_caption(data.decode("utf-8")) if modality == "text" else (data, "." + ext.lower())
         if _complete(rec, corpus):
             yield rec
@@ -226,24 +269,33 @@ def _complete(rec: dict, corpus: Corpus) -> bool:
 
 def _parquet_records(corpus: Corpus, filename: str, progress: bool) -> Iterator[dict[str, Any]]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(f"reading parquet corpora needs pyarrow: {EXTRA}") from None
-    buf = io.BytesIO()
-    with _open(corpus, filename) as r:
-        total = int(r.headers.get("Content-Length") or 0) or None
-        with progress_bar(total, filename.rsplit("/", 1)[-1], "B", enabled=progress) as bar:
-            while chunk := r.read(1 << 20):
-                buf.write(chunk)
-                bar.update(len(chunk))
-    table = pq.ParquetFile(buf)
+    path = _shard_on_disk(corpus, filename, progress)
+    try:
+        table = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        path.unlink(missing_ok=True)
+        raise DataError(f"{corpus.repo}: {filename} is not a readable parquet file ({type(e).__name__}: {str(e)[:120]}); it was "
+                        "deleted and the next run fetches it again") from None
     columns = corpus.fields
     missing = [c for c in columns.values() if c not in table.schema_arrow.names]
     if missing:
         raise DataError(f"{corpus.repo}: {filename} has no column {', '.join(missing)} (it has {', '.join(table.schema_arrow.names)})")
-    for batch in table.iter_batches(columns=list(dict.fromkeys(columns.values())), batch_size=256):
-        rows = batch.to_pylist()
-        for row in rows:
+    batches = table.iter_batches(columns=list(dict.fromkeys(columns.values())), batch_size=256)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as e:
+            path.unlink(missing_ok=True)
+            raise DataError(f"{corpus.repo}: {filename} breaks off inside ({type(e).__name__}: {str(e)[:120]}); it was deleted and "
+                            "the next run fetches it again") from None
+        if batch is None:
+            path.unlink(missing_ok=True)  # used up: its records are in the corpus cache now
+            return
+        for row in batch.to_pylist():
             rec = {}
             for modality, col in columns.items():
                 value = row[col]
@@ -251,11 +303,24 @@ def _parquet_records(corpus: Corpus, filename: str, progress: bool) -> Iterator[
                     rec["text"] = str(value).strip()
                 else:  # the hub's Audio/Image feature: {"bytes": ..., "path": ...}
                     data = value.get("bytes") if isinstance(value, dict) else value
-                    path = (value.get("path") or "") if isinstance(value, dict) else ""
-                    suffix = os.path.splitext(path)[1].lower() or MEDIA.get(modality, "")
-                    rec[modality] = (data, suffix)
+                    name = (value.get("path") or "") if isinstance(value, dict) else ""
+                    rec[modality] = (data, suffix_of(modality, name))
             if all(v not in (None, "") and (not isinstance(v, tuple) or v[0]) for v in rec.values()):
                 yield rec
+
+
+def suffix_of(modality: str, name: str) -> str:
+    """The file suffix for a media item named ``name`` by the server: its own when it is one of
+    the formats read for ``modality``, else the modality's default."""
+    ext = os.path.splitext(name or "")[1].lower()
+    return ext if ext in SUFFIXES.get(modality, ()) else MEDIA.get(modality, "")
+
+
+def member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo, filename: str) -> bytes:
+    """A tar member's bytes, refused when its header claims more than MAX_MEMBER."""
+    if member.size > MAX_MEMBER:
+        raise DataError(f"{filename}: member {member.name[:80]!r} claims {member.size:,} bytes (limit {MAX_MEMBER:,}); refused")
+    return tar.extractfile(member).read(member.size)
 
 
 def split(n: int, parts: int) -> list[int]:

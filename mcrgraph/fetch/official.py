@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,22 +192,29 @@ def fetch_official(kind: str, progress: bool = True) -> Path:
     and checked against its git blob id (a file there that already matches is used with no
     transfer). Should the repository keep the file in Git LFS, the blob id checks the pointer
     git holds, and the bytes are then fetched from GitHub's LFS address and checked against
-    the sha256 and size the pointer names."""
-    from .download import fetch
+    the sha256 and size the pointer names. All of it runs under the folder's lock, and only
+    verified bytes ever sit at the file's name, so a second process sees the file whole or not
+    at all; a stored pointer is checked against the blob id again before it is used."""
+    from .download import fetch, git_blob_id, locked
 
     k = _kind(kind)
     dest = official_dir() / k.file
     pointer = dest.with_name(k.file + ".lfs-pointer")
-    if not pointer.is_file():
-        fetch(official_url(kind), dest, blob_id=k.blob_id, progress=progress)
-        if not _is_lfs_pointer(dest):
-            return dest
-        os.replace(dest, pointer)  # verified by its blob id; the real bytes come next
-    oid, size = _read_lfs_pointer(pointer)
-    path = fetch(official_url(kind, lfs=True), dest, sha256=oid, progress=progress)
-    if path.stat().st_size != size:
-        raise ConnectorFileError(f"{path}: {path.stat().st_size} bytes, but its Git LFS pointer says {size}")
-    return path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with locked(dest):
+        if pointer.is_file() and git_blob_id(pointer) != k.blob_id:
+            pointer.unlink()  # changed since it was checked: fetched again below
+        if not pointer.is_file():
+            obj = dest.with_name(k.file + ".git-object")  # what the blob id names, before we know which it is
+            if dest.is_file() and git_blob_id(dest) == k.blob_id:
+                return dest
+            fetch(official_url(kind), obj, blob_id=k.blob_id, progress=progress, shown=dest)
+            if not _is_lfs_pointer(obj):
+                os.replace(obj, dest)
+                return dest
+            os.replace(obj, pointer)  # verified by its blob id; the real bytes come next
+        oid, size = _read_lfs_pointer(pointer)
+        return fetch(official_url(kind, lfs=True), dest, sha256=oid, size=size, progress=progress)
 
 
 def connect_official(a: str, b: str, via: str | None = None, method: str = "c-mcr", name: str | None = None,
@@ -267,8 +275,10 @@ def _is_lfs_pointer(path: Path) -> bool:
 
 
 def _read_lfs_pointer(path: Path) -> tuple[str, int]:
-    fields = dict(line.split(" ", 1) for line in path.read_text().splitlines() if " " in line)
+    """(sha256, size) of a Git LFS pointer; one that names no sha256 of 64 hex digits or no size
+    is refused (it would disable the check on the bytes)."""
+    fields = dict(line.split(" ", 1) for line in path.read_text(errors="replace").splitlines() if " " in line)
     oid, size = fields.get("oid", ""), fields.get("size", "")
-    if not oid.startswith("sha256:") or not size.isdigit():
-        raise ConnectorFileError(f"{path} is a Git LFS pointer mcrgraph cannot read (oid {oid!r}, size {size!r})")
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", oid) or not size.isdigit():
+        raise ConnectorFileError(f"{path} is not a Git LFS pointer mcrgraph can check against (oid {oid[:80]!r}, size {size[:20]!r})")
     return oid[len("sha256:"):], int(size)

@@ -67,13 +67,15 @@ def file_sha256(path: str | Path) -> str:
     return _FILE_HASHES[key]
 
 
-def hub_cached(repo_id: str, filename: str, cache_dir: str | None = None) -> str | None:
-    """The path of ``repo_id/filename`` in the Hugging Face cache, or None; never downloads."""
+def hub_cached(repo_id: str, filename: str, cache_dir: str | None = None, revision: str | None = None,
+               repo_type: str | None = None) -> str | None:
+    """The path of ``repo_id/filename`` in the Hugging Face cache (at ``revision``, a pinned
+    commit, else the one ``main`` names), or None; never downloads."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision, repo_type=repo_type)
     return found if isinstance(found, str) and os.path.isfile(found) else None
 
 

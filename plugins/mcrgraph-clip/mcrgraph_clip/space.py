@@ -21,8 +21,12 @@ from mcrgraph.plugin import (
 
 ENV_MODEL, ENV_PRETRAINED = "MCRGRAPH_CLIP_MODEL", "MCRGRAPH_CLIP_PRETRAINED"
 SAFE_WEIGHTS = "open_clip_model.safetensors"  # what open_clip asks the hub for first (then open_clip_pytorch_model.bin)
-# sizes the hub lists, so that `mcrgraph download --dry-run` can say them offline
-HUB_SIZES = {("timm/vit_base_patch32_clip_224.openai", SAFE_WEIGHTS): 605_000_000}
+# Pinned hub files: (repo, file) -> (commit, sha256, size). The openai ViT-B/32 weights as timm
+# publishes them for open_clip: the snapshot and digest several projects record for
+# models--timm--vit_base_patch32_clip_224.openai/snapshots/a6f597a3.../open_clip_model.safetensors
+# (605,143,284 bytes, sha256 e6d1bd77...); tests/test_online.py checks them against the hub.
+PINS = {("timm/vit_base_patch32_clip_224.openai", SAFE_WEIGHTS):
+        ("a6f597a30f7b82c51704746581f9a4e41421e878", "e6d1bd7789aa45192b3bf90570a789b478bae1b74ebcce7eddd908e83a2b7c31", 605_143_284)}
 LICENCE = "OpenAI CLIP weights (MIT, github.com/openai/CLIP); hub copy by timm, marked Apache-2.0"
 
 
@@ -90,14 +94,16 @@ class ClipMCR(PretrainedMCR):
         hint = f"or set {ENV_PRETRAINED}=/path/to/open_clip_pytorch_model.bin"
         if pcfg.get("hf_hub"):
             repo, filename = os.path.split(pcfg["hf_hub"])
-            known = HUB_SIZES.get((repo, filename or SAFE_WEIGHTS))
-            return [Download(what, repo_id=repo, filename=filename or SAFE_WEIGHTS, cache_dir=cfg.cache_dir, size=known,
+            revision, sha256, size = PINS.get((repo, filename or SAFE_WEIGHTS), (None, None, None))
+            return [Download(what, repo_id=repo, filename=filename or SAFE_WEIGHTS, cache_dir=cfg.cache_dir, revision=revision,
+                             sha256=sha256, size=size, unpinned="" if sha256 else "mcrgraph pins the openai ViT-B/32 weights only",
                              licence=LICENCE, hint=hint)]
         if pcfg.get("url"):
             url = pcfg["url"]
             folder = Path(cfg.cache_dir or Path.home() / ".cache" / "clip")
             digest = url.split("/")[-2] if "openaipublic" in url and len(url.split("/")[-2]) == 64 else None  # OpenAI's URLs carry the sha256
-            return [Download(what, url=url, dest=folder / os.path.basename(url), sha256=digest, licence=LICENCE, hint=hint)]
+            if digest:  # an address with no digest is not fetched unchecked: open_clip fetches it when the model is built
+                return [Download(what, url=url, dest=folder / os.path.basename(url), sha256=digest, licence=LICENCE, hint=hint)]
         return []
 
     def weights_hint(self) -> str | None:
@@ -189,6 +195,19 @@ def _known_dim(model: str) -> int:
     return 512  # unknown here; corrected from the model when it is built
 
 
+def _pinned_file(cfg: ClipConfig) -> str | None:
+    """The tag's weights from the pinned snapshot in the hub cache (what `mcrgraph download clip`
+    fetched), or None; open_clip itself only looks where ``main`` points."""
+    import open_clip
+
+    hub = (open_clip.get_pretrained_cfg(cfg.model, cfg.pretrained) or {}).get("hf_hub")
+    if not hub:
+        return None
+    repo, filename = os.path.split(hub)
+    pin = PINS.get((repo, filename or SAFE_WEIGHTS))
+    return hub_cached(repo, filename or SAFE_WEIGHTS, cfg.cache_dir, revision=pin[0]) if pin else None
+
+
 def _cached_tag_file(cfg: ClipConfig) -> str | None:
     import open_clip
 
@@ -197,6 +216,9 @@ def _cached_tag_file(cfg: ClipConfig) -> str | None:
         return None
     if pcfg.get("hf_hub"):
         repo, filename = os.path.split(pcfg["hf_hub"])
+        pinned = _pinned_file(cfg)
+        if pinned:
+            return pinned
         names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
         for name in names:
             for alt in (name.replace(".bin", ".safetensors"), name):
@@ -237,7 +259,9 @@ def _build(cfg: ClipConfig):
         try:
             with seeded(cfg.seed), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "QuickGELU mismatch")  # open_clip only warns; checked below, loudly
-                model, _, preprocess = open_clip.create_model_and_transforms(cfg.model, pretrained=tag, device="cpu", cache_dir=cfg.cache_dir,
+                # the pinned file when it is here (the same weights as the tag, by its digest), else the tag
+                source = (_pinned_file(cfg) if tag is not None else None) or tag
+                model, _, preprocess = open_clip.create_model_and_transforms(cfg.model, pretrained=source, device="cpu", cache_dir=cfg.cache_dir,
                                                                              force_quick_gelu=bool(quick))
         except Exception as e:  # hub and network errors come in many types
             if tag is not None and _cached_tag_file(cfg) is None:

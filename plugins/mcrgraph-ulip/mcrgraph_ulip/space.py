@@ -1,10 +1,11 @@
 """The ``ulip`` space: ULIP's PointBERT model (``ULIP_PointBERT`` / ULIP_WITH_IMAGE) from the
 released ``pointbert_ULIP-2.pt``, or a seeded random init (tests and benchmarks).
 
-The checkpoint is not on any hub this plugin can reach; download it where you are online from
-https://storage.cloud.google.com/sfr-ulip-code-release-research/pretrained_models/ckpt_zero-sho_classification/pointbert_ULIP-2.pt
-(the 06/09/2023 xyz-only release, not the CVPR2024 10k xyzrgb model) and either put it at
-``~/.cache/mcrgraph/ulip/pointbert_ULIP-2.pt`` or point ``MCRGRAPH_ULIP_CHECKPOINT`` at it."""
+Salesforce removed its Google Cloud links (salesforce/ULIP README, 05/23/2025) and reuploaded
+every ULIP file to the Hugging Face dataset repository ``SFXX/ulip``; ``mcrgraph download ulip``
+fetches the 06/09/2023 xyz-only PointBERT release from there (not the CVPR2024 10k xyzrgb model)
+into the hub cache. A copy downloaded by hand is found under any of its names (``NAMES``) in
+``~/.cache/mcrgraph/ulip/``, or wherever ``MCRGRAPH_ULIP_CHECKPOINT`` points."""
 from __future__ import annotations
 
 import argparse
@@ -19,19 +20,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import mcrgraph
 from mcrgraph.plugin import (
-    ConnectorFileError, Download, EncoderError, PretrainedMCR, check_texts, env_overrides,
+    ConnectorFileError, Download, EncoderError, PretrainedMCR, check_texts, env_overrides, hub_cached,
     load_exact, load_point_cloud, load_torch_weights, missing_weights, numpy_scalar_globals, parallel_map,
     pil_image, seeded, strip_prefix,
 )
 
 ENV_CHECKPOINT = "MCRGRAPH_ULIP_CHECKPOINT"
 CHECKPOINT_NAME = "pointbert_ULIP-2.pt"
-CHECKPOINT_URL = ("https://storage.cloud.google.com/sfr-ulip-code-release-research/pretrained_models/"
-                  "ckpt_zero-sho_classification/pointbert_ULIP-2.pt")
-# the same object at the bucket's public address (storage.cloud.google.com asks for a Google login)
-DOWNLOAD_URL = ("https://storage.googleapis.com/sfr-ulip-code-release-research/pretrained_models/"
-                "ckpt_zero-sho_classification/pointbert_ULIP-2.pt")
-ENV_URL = "MCRGRAPH_ULIP_URL"  # another address for `mcrgraph download ulip` (a mirror)
+HUB_REPO = "SFXX/ulip"  # a dataset repository: ULIP-1/, ULIP-2/, the triplets
+# The xyz-only 8k-point PointBERT with SLIP's ViT-B towers, pretrained on ULIP-Objaverse: the
+# release C-MCR used. Path as other projects fetch it from SFXX/ulip (read offline, not listed
+# here): tests/test_online.py::test_ulip_is_where_the_plugin_looks confirms it on the hub.
+HUB_FILE = "ULIP-2/pretrained_models/ULIP-2-PointBERT-8k-xyz-pc-slip_vit_b-objaverse-pretrained.pt"
+HUB_PAGE = f"https://huggingface.co/datasets/{HUB_REPO}/tree/main/ULIP-2/pretrained_models"
+# the names a copy may have: ours, the one a browser gave for the old Google Cloud object, the hub's
+NAMES = (CHECKPOINT_NAME, "pretrained_models_ckpt_zero-sho_classification_pointbert_ULIP-2.pt", HUB_FILE.rsplit("/", 1)[-1])
+UNPINNED = ("no commit or digest of SFXX/ulip was readable offline when this was written; "
+            "`pytest -m online tests/test_online.py` prints both")
 # ImageNet statistics, as SLIP normalises (the image tower of ULIP_WITH_IMAGE is SLIP's ViT-B/16)
 IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -94,13 +99,24 @@ class UlipConfig(BaseModel):
         return cls(**{**env_overrides(checkpoint=ENV_CHECKPOINT), **overrides})
 
     def checkpoint_path(self) -> Path | None:
-        return Path(self.checkpoint).expanduser() if self.checkpoint is not None else None
+        """The file to load: the configured one; for the default place, a copy there under any of
+        ``NAMES``, else the hub cache's, else the default path (missing)."""
+        if self.checkpoint is None:
+            return None
+        path = Path(self.checkpoint).expanduser()
+        if path.is_file() or str(path) != default_checkpoint():
+            return path
+        for name in NAMES:
+            if (path.parent / name).is_file():
+                return path.parent / name
+        found = hub_cached(HUB_REPO, HUB_FILE, repo_type="dataset")
+        return Path(found) if found else path
 
 
 class UlipMCR(PretrainedMCR):
     modalities = ("3d", "image", "text")
     family = "ulip-pointbert"
-    released = (CHECKPOINT_NAME,)  # a file of this name is taken to be the released weights
+    released = NAMES  # a file of one of these names is taken to be the released weights
 
     def __init__(self, config: UlipConfig | None = None):
         super().__init__(config or UlipConfig())
@@ -112,19 +128,22 @@ class UlipMCR(PretrainedMCR):
         return None if path is None else path.is_file()
 
     def downloads(self) -> list[Download]:
-        """The released checkpoint, to the configured path (default
-        ``~/.cache/mcrgraph/ulip/pointbert_ULIP-2.pt``), when that path names it."""
-        path = self.config.checkpoint_path()
-        if path is None or path.name != CHECKPOINT_NAME:
+        """The released checkpoint from SFXX/ulip into the hub cache (where ``checkpoint_path``
+        looks), unless a file is configured or already at the default place."""
+        if self.config.checkpoint is None or str(Path(self.config.checkpoint).expanduser()) != default_checkpoint():
             return []
-        return [Download(f"ULIP-2 PointBERT ({CHECKPOINT_NAME})", url=os.environ.get(ENV_URL) or DOWNLOAD_URL, dest=path,
+        path = self.config.checkpoint_path()
+        if path.is_file() and str(path) != hub_cached(HUB_REPO, HUB_FILE, repo_type="dataset"):
+            return []  # a copy by hand at the default place
+        return [Download(f"ULIP-2 PointBERT ({CHECKPOINT_NAME})", repo_id=HUB_REPO, filename=HUB_FILE, repo_type="dataset",
+                         unpinned=UNPINNED,
                          licence="the salesforce/ULIP repository's LICENSE.txt (no separate licence is stated for the weights)",
-                         hint=f"the authors moved their files to https://huggingface.co/datasets/SFXX/ulip; put the file at {path} "
-                              f"or set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}")]
+                         hint=f"or download it from {HUB_PAGE} and put it in {Path(default_checkpoint()).parent} "
+                              f"(any of the names {', '.join(NAMES)}), or set {ENV_CHECKPOINT}=/path/to/it")]
 
     def weights_hint(self) -> str | None:
-        return (f"run `mcrgraph download {self.name}` where you are online, or download {CHECKPOINT_NAME} from {CHECKPOINT_URL}, "
-                f"then set {ENV_CHECKPOINT}=/path/to/{CHECKPOINT_NAME}")
+        return (f"run `mcrgraph download {self.name}` where you are online, or download {HUB_FILE.rsplit('/', 1)[-1]} from "
+                f"{HUB_PAGE}, then set {ENV_CHECKPOINT}=/path/to/it")
 
     def architecture(self) -> str:
         # the seed also draws each cloud's points, so it changes 3d embeddings even with weights
@@ -182,7 +201,7 @@ def _build(cfg: UlipConfig):
     where = f"{cfg.name} (ULIP PointBERT, {path or 'random init'})"
     if path is not None and not path.is_file():
         raise missing_weights(where, ENV_CHECKPOINT, f"/path/to/{CHECKPOINT_NAME}",
-                              FileNotFoundError(f"no file at {path}; download it from {CHECKPOINT_URL}"))
+                              FileNotFoundError(f"no file at {path}; `mcrgraph download ulip`, or download it from {HUB_PAGE}"))
     model = build_model(cfg)
     if path is not None:
         state, trained_as = read_checkpoint(path, where)
