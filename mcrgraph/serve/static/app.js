@@ -196,7 +196,7 @@ async function drawGraph() {
   if (!nodes.length) { $("graph").textContent = "No spaces installed."; return; }
   const xs = nodes.map((n) => n.x), ys = nodes.map((n) => n.y);
   const minX = Math.min(...xs), maxX = Math.max(...xs), maxY = Math.max(...ys);
-  const W = Math.max(640, (maxX - minX + 1.6) * 170), H = (maxY + 1) * 95 + 30;
+  const W = Math.max(640, (maxX - minX + 1.6) * 170), H = maxY * 95 + 90;
   const px = (x) => ((x - minX + 0.8) / (maxX - minX + 1.6)) * W, py = (y) => H - 45 - y * 95;
   const pos = {}; for (const n of nodes) pos[`${n.kind}:${n.name}`] = [px(n.x), py(n.y)];
   const spaces = Object.fromEntries(g.spaces.map((s) => [s.name, s]));
