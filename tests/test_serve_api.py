@@ -193,3 +193,43 @@ def test_sniff_agrees_with_the_real_encoders():
     buf = io.BytesIO()
     np.save(buf, np.zeros((5, 3), np.float32))
     assert sniff(buf.getvalue()).suffix == ".npy"
+
+
+def test_gallery_commands(only_fakes, gallery, tmp_path):
+    from click.testing import CliRunner
+
+    from mcrgraph.cli import cli
+
+    runner = CliRunner()
+    r = runner.invoke(cli, ["gallery", "add", "more", str(gallery), "--modality", "image@fa"])
+    assert r.exit_code == 0 and "gallery more: 4 image@fa items, rows in fa" in r.output
+    r = runner.invoke(cli, ["gallery", "list", "--json"])
+    listed = {g["name"]: g for g in __import__("json").loads(r.output)}
+    assert listed["more"]["items"] == 4 and listed["more"]["source"] == str(gallery.resolve())
+    r = runner.invoke(cli, ["gallery", "add", "more", str(gallery), "--modality", "image@fa"])
+    assert r.exit_code == 1 and r.output.strip() == "Error: a gallery named 'more' exists already; pass --overwrite or choose another name"
+    assert runner.invoke(cli, ["gallery", "remove", "more"]).exit_code == 0
+    r = runner.invoke(cli, ["gallery", "remove", "more"])
+    assert r.exit_code == 1 and "no gallery named 'more'" in r.output
+    assert gallery.is_dir() and len(list(gallery.iterdir())) == 4  # the folder's own files are untouched
+
+
+def test_serve_prints_its_address_and_serves(tmp_path):
+    """The command as a user runs it: a subprocess on port 0, the address read from its output."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = dict(os.environ, MCRGRAPH_HOME=str(tmp_path / "home"), MCRGRAPH_LOAD_PLUGINS="synthetic")
+    proc = subprocess.Popen([sys.executable, "-m", "mcrgraph", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        url = line.split()[2]
+        assert httpx.get(url + "galleries").json() == []  # the synthetic plugin offers no gallery
+        assert httpx.get(url).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -226,8 +226,9 @@ def run(host: str = "127.0.0.1", port: int = 8765, galleries: Sequence[str] | No
 
         async def startup(sockets=None):
             await started(sockets=sockets)
-            if server.started:
-                on_ready(f"http://{_host_for_url(host)}:{port}/")
+            if server.started:  # the port bound, which --port 0 leaves to the system
+                bound = next((sock.getsockname()[1] for srv in server.servers for sock in srv.sockets), port)
+                on_ready(f"http://{_host_for_url(host)}:{bound}/")
 
         server.startup = startup
     server.run()
