@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, DataError, MCRGraphError
+from ..errors import ConfigError, DataError, MCRGraphError, NoPathError
 from ..io.progress import observe
 
 
@@ -54,10 +54,14 @@ class Jobs:
         from ..planning.planner import chain
 
         g = graph()
+        try:
+            path = g.plan(a, b)
+        except NoPathError as e:
+            if not e.steps:
+                raise  # nothing links them: the planner's own one-line error
+        else:
+            raise ConfigError(f"{a} and {b} meet already ({path.describe()}): nothing to connect")
         steps = chain(g.nx, a, b)
-        if not steps:
-            g.plan(a, b)  # the planner's own one-line error: already joined (no error), or nothing links them
-            raise ConfigError(f"{a} and {b} are compared already: nothing to connect")
         lacking = [s for s in steps if not s.defaults]
         if lacking:
             s = lacking[0]
