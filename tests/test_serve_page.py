@@ -28,7 +28,9 @@ from mcrgraph.spaces import plugins, registry  # noqa: E402
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # what the probe of these machines runs Chromium with (as root: no sandbox; no calls home)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 # a microphone that plays a test tone, granted without asking: the page's recorder
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 # held-out sound 120: a festival voice saying "six" (the bundle keeps its log-mel; the page gets
 # it re-synthesised as a WAV). Measured: 7 of its 12 best images are sixes with the connector the
 # page makes (mini-clap+mini-clip), 10 of 12 with mini-clip+mini-clap. Over every 7th held-out
@@ -143,6 +145,28 @@ def test_the_page_finds_images_of_a_sounds_concept_after_running_the_connect(bro
     shot = os.environ.get("MCRGRAPH_SCREENSHOT") or str(tmp_path / "page.png")
     page.screenshot(path=shot, full_page=True)
     assert open(shot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recording_a_sound_sends_a_wav_the_server_reads(browser, server):
+    """The record button: the browser's (fake) microphone, written as WAV by the page's own
+    encoder, uploaded and read by soundfile on the server: sounds come back."""
+    context = browser.new_context(permissions=["microphone"])
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.wait_for_selector("#gallery option[value=mini-sounds]", state="attached")
+    page.select_option("#gallery", "mini-sounds")
+    page.click("#record")
+    page.wait_for_function("document.getElementById('record').textContent.includes('Stop')")
+    page.wait_for_timeout(1500)
+    page.click("#record")
+    page.wait_for_selector(".hit audio", timeout=120_000)
+    assert "for the audio query" in page.inner_text("#status"), page.inner_text("#status")
+    assert page.inner_text("#path-text") == "audio@mini-clap <-> audio@mini-clap (both in mini-clap)"
+    assert page.eval_on_selector("#query-preview audio", "e => e.src.startsWith('blob:')")
+    assert errors == []
+    context.close()
 
 
 def test_the_api_on_the_mini_world(module_home, sound):
