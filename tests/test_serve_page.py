@@ -134,8 +134,10 @@ def test_the_page_finds_images_of_a_sounds_concept_after_running_the_connect(bro
     labels = page.eval_on_selector_all(".hit", "els => els.map(e => e.dataset.label)")
     assert len(labels) == 12
     assert QUERY_CONCEPT in labels, labels
-    srcs = page.eval_on_selector_all(".hit img", "els => els.map(e => e.naturalWidth)")
-    assert srcs and all(w > 0 for w in srcs)  # every thumbnail loaded
+    # every thumbnail loads (a broken one would stay at width 0)
+    page.wait_for_function("[...document.querySelectorAll('.hit img')].every(i => i.complete)")
+    widths = page.eval_on_selector_all(".hit img", "els => els.map(e => e.naturalWidth)")
+    assert len(widths) == 12 and all(w > 0 for w in widths), widths
     page.wait_for_function("!document.getElementById('retention').textContent.includes('measuring')", timeout=300_000)
     assert "%" in page.inner_text("#retention")
     assert "step 1 of 1" not in page.inner_text("#job-text") and "done in" in page.inner_text("#job-text")

@@ -88,7 +88,7 @@ function showResults(res) {
     let media;
     if (gm === "audio") media = el("div", { class: "media sound" }, el("audio", { src: r.url, controls: "", preload: "none" }));
     else if (gm === "text") media = el("div", { class: "media text" }, r.label);
-    else media = el("div", { class: "media" }, el("img", { src: r.view, alt: r.label, loading: "lazy" }));
+    else media = el("div", { class: "media" }, el("img", { src: r.view, alt: r.label }));
     const fill = el("div", { class: "fill", style: `width:${Math.max(0, (r.score / top) * 100).toFixed(1)}%` });
     grid.append(el("figure", { class: "hit", "data-label": r.label, "data-index": r.index },
       media,
