@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import subprocess
@@ -25,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import machine, machine_busy_s, own_cpu_s, write_atomic
-from .topk_readout import uptime
+from .common import measured, report
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 CAPTIONS = ["a dog", "the digit seven", "a handwritten three", "a red apple", "someone saying nine", "a cat", "a bell",
@@ -202,21 +200,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=os.path.join(RESULTS, "serve-latency"), help="path stem of the .json and .md written; '' prints only")
     args = ap.parse_args(argv)
     os.environ["MCRGRAPH_HOME"] = args.home or tempfile.mkdtemp(prefix="mcrgraph-serve-bench-")
-    info = machine()
-    load_before, busy0, own0, t0 = uptime(), machine_busy_s(), own_cpu_s(), time.perf_counter()
-    r = run(args.requests, args.big)
-    wall = time.perf_counter() - t0
-    r.update(machine=info, runtime_s=wall, uptime_before=load_before, uptime_after=uptime(),
-             other_cores_busy=max(0.0, (machine_busy_s() - busy0) - (own_cpu_s() - own0)) / wall, own_cores=(own_cpu_s() - own0) / wall)
+    r = measured(lambda: run(args.requests, args.big))
+    info, wall = r["machine"], r["runtime_s"]
     head = (f"# mcrgraph serve: query latency (`python -m benchmarks.serve_latency`)\n\n{info['cpu_model']}, {info['cores']} cores, "
             f"torch {info['torch']}, python {info['python']}, {info['date']}; {wall:.0f} s. Load: `uptime` before: "
             f"{r['uptime_before']}; after: {r['uptime_after']}. This run (with its server subprocess) kept {r['own_cores']:.2f} "
             f"cores busy on average, other processes {r['other_cores_busy']:.2f} (from /proc/stat).\n\n")
-    text = head + markdown(r)
-    print(text)
-    if args.out:
-        write_atomic(args.out + ".json", json.dumps(r, indent=2, default=str) + "\n")
-        write_atomic(args.out + ".md", text)
+    report(r, head + markdown(r), args.out)
 
 
 if __name__ == "__main__":
