@@ -18,9 +18,11 @@ PLUGIN_REQS := plugins/mcrgraph-clip "plugins/mcrgraph-clap[laion]" plugins/mcrg
 # clap plugin's `laion` extra needs no pin
 PINS := "pyarrow<23"
 
-# Debian packages the mini-world builder reads (its test builds a tiny world from them).
+# Debian packages the mini-world builder reads (its test builds a tiny world from them), and
+# chromium, the browser the search page's test drives through Playwright (tests/test_serve_page.py).
 DEBS := espeak-ng festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-	asterisk-core-sounds-en-wav sound-theme-freedesktop fonts-noto-color-emoji fonts-dejavu-core fonts-dejavu-extra
+	asterisk-core-sounds-en-wav sound-theme-freedesktop fonts-noto-color-emoji fonts-dejavu-core fonts-dejavu-extra \
+	chromium
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

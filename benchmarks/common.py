@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import json
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from typing import Callable
@@ -106,3 +108,32 @@ def write_atomic(path: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "n/a"
+
+
+def measured(fn: Callable[[], dict]) -> dict:
+    """``fn()``'s result dict, with the machine and its load around the call: ``machine``,
+    ``runtime_s``, ``uptime_before``/``_after``, ``own_cores`` (this process and its finished
+    children) and ``other_cores_busy`` (everything else, from /proc/stat), both averaged."""
+    info = machine()
+    load_before, busy0, own0, t0 = uptime(), machine_busy_s(), own_cpu_s(), time.perf_counter()
+    r = fn()
+    wall = time.perf_counter() - t0
+    own = own_cpu_s() - own0
+    r.update(machine=info, runtime_s=wall, uptime_before=load_before, uptime_after=uptime(),
+             other_cores_busy=max(0.0, (machine_busy_s() - busy0) - own) / wall, own_cores=own / wall)
+    return r
+
+
+def report(r: dict, text: str, out: str) -> None:
+    """Print ``text``; with ``out`` (a path stem), write ``out.json`` (``r``) and ``out.md`` atomically."""
+    print(text)
+    if out:
+        write_atomic(out + ".json", json.dumps(r, indent=2, default=str) + "\n")
+        write_atomic(out + ".md", text)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import math
 import os
-import subprocess
 import time
 
 import torch
@@ -27,7 +25,7 @@ import torch
 from mcrgraph.methods.losses import memory_readout
 from mcrgraph.methods.readout import topk_readout
 
-from .common import machine, machine_busy_s, median_time, own_cpu_s, threads, write_atomic
+from .common import measured, median_time, report, threads
 from .query import clustered_rows
 
 KS = (8, 32, 128)
@@ -105,13 +103,6 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "n/a"
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.topk_readout", description="the top-k readout stage alone")
     ap.add_argument("--queries", type=int, default=10_000)
@@ -121,21 +112,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=os.path.join(RESULTS, "topk-readout"), help="path stem of the .json and .md written; '' prints only")
     args = ap.parse_args(argv)
-    info = machine()
-    load_before, busy0, own0, t0 = uptime(), machine_busy_s(), own_cpu_s(), time.perf_counter()
-    r = run(args.queries, args.keys, args.dim, args.repeats, args.threads)
-    wall = time.perf_counter() - t0
-    r.update(machine=info, runtime_s=wall, uptime_before=load_before, uptime_after=uptime(),
-             other_cores_busy=max(0.0, (machine_busy_s() - busy0) - (own_cpu_s() - own0)) / wall)
+    r = measured(lambda: run(args.queries, args.keys, args.dim, args.repeats, args.threads))
+    info, wall = r["machine"], r["runtime_s"]
     head = (f"# Top-k readout (`python -m benchmarks.topk_readout`)\n\n{info['cpu_model']}, {info['cores']} cores, "
             f"torch {info['torch']}, faiss-cpu {r['faiss']}, {info['date']}; {wall:.0f} s. Load: `uptime` before: "
             f"{r['uptime_before']}; after: {r['uptime_after']}; other processes kept {r['other_cores_busy']:.2f} cores "
             "busy on average during the run (from /proc/stat minus this run's CPU time).\n\n")
-    text = head + markdown(r)
-    print(text)
-    if args.out:
-        write_atomic(args.out + ".json", json.dumps(r, indent=2, default=str) + "\n")
-        write_atomic(args.out + ".md", text)
+    report(r, head + markdown(r), args.out)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,7 @@ class DownloadError(MCRGraphError):
 
 class ChecksumError(DownloadError):
     """A downloaded file's digest differs from the one expected; nothing was kept."""
+
+
+class UnknownGalleryError(DataError):
+    """No gallery of that name is stored or offered by a plugin."""

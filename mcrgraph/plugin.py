@@ -13,12 +13,15 @@ from .io.progress import progress_bar
 from .spaces.hookspecs import hookimpl
 from .spaces.mcr import MCR
 from .spaces.pretrained import PretrainedMCR, check_texts
+from .store.galleries import GallerySource
 from .store.safeload import load_torch_weights, numpy_scalar_globals
 from .store.weights import env_overrides, file_sha256, hub_cached, load_exact, missing_weights, seeded, strip_prefix
 
 __all__ = [
     # spaces
     "MCR", "PretrainedMCR", "check_texts", "hookimpl",
+    # built-in galleries (the default_galleries hook)
+    "GallerySource",
     # weights: declaring, finding, loading
     "Download", "hub_cached", "env_overrides", "missing_weights", "load_torch_weights", "numpy_scalar_globals", "load_exact",
     "strip_prefix", "seeded", "file_sha256",

@@ -25,7 +25,7 @@ FLOORS = [
     ["planning"],
     ["tasks"],
     ["datasets"],
-    ["cli", "default_plugins", "plugin", "compat", "__main__", "mcrgraph"],
+    ["cli", "serve", "default_plugins", "plugin", "compat", "__main__", "mcrgraph"],
 ]
 FLOOR = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
 TOP = len(FLOORS) - 1

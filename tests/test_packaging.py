@@ -67,6 +67,7 @@ def test_the_repository_has_the_distributions_the_makefile_installs(wheels):
 def test_core_wheel_holds_only_its_own_code(wheels):
     names = wheels["mcrgraph"].namelist()
     assert any(n == "mcrgraph/__init__.py" for n in names)
+    assert {"mcrgraph/serve/static/index.html", "mcrgraph/serve/static/app.js", "mcrgraph/serve/static/style.css"} <= set(names)
     strays = [n for n in names if not (n.startswith("mcrgraph/") or re.match(r"mcrgraph-[^/]+\.dist-info/", n))]
     assert not strays
     mini = [n for n in names if "mini/data" in n or "mini/weights" in n or "mcrgraph_mini" in n

@@ -11,7 +11,7 @@ import click
 from ..spaces import plugins
 from ..store import connectors
 from ..version import __version__
-from . import queries
+from . import queries, serve
 from .common import Group, connect_flag, err, out, planned, result_table, table
 from ..errors import EncoderError, MCRGraphError, UnknownMCRError
 from ..io.items import parse_assignment, read_items
@@ -106,12 +106,11 @@ def graph_cmd(png, mermaid, as_json):
 
     The picture (--png, --mermaid) has two kinds of node: modalities, and spaces linked to the
     modalities they hold; a connected space points to the two spaces it joins."""
-    from ..planning.graph import graph
+    from ..planning.graph import graph, summary
 
     g = graph().nx
-    spaces = [{"name": n, "kind": a["kind"], "modalities": list(a["modalities"]), "dim": a["dim"], "hops": a["hops"],
-               "parents": list(a["parents"]), "method": a["method"], "score": a["score"], "missing": a["missing"]} for n, a in g.nodes(data=True)]
-    edges = [{"a": u, "b": v, "via": a["via"], "trained": a["trained"]} for u, v, a in g.edges(data=True) if a["kind"] == "overlap"]
+    data = summary(g)
+    spaces, edges = data["spaces"], data["overlaps"]
     if mermaid:
         from ..planning.picture import mermaid as to_mermaid
         from ..store.disk import atomic_write_bytes
@@ -123,7 +122,7 @@ def graph_cmd(png, mermaid, as_json):
     if mermaid == "-":  # the Mermaid text is the output
         click.echo(text, nl=False)
     elif as_json:
-        click.echo(json.dumps({"spaces": spaces, "overlaps": edges}, indent=2))
+        click.echo(json.dumps(data, indent=2))
     else:
         out.print(table("spaces", ["space", "kind", "modalities", "dim", "joins", "val R@1"], [
             [s["name"], (s["kind"] if not s["method"] else f"connector ({s['method']})") + (f"; needs {', '.join(s['missing'])}" if s["missing"] else ""),
@@ -412,7 +411,8 @@ def _plugin_commands() -> None:
                 info.detail = traceback.format_exc()
 
 
-for _command in (queries.similarity_cmd, queries.classify_cmd, queries.search_cmd, queries.localize_cmd):
+for _command in (queries.similarity_cmd, queries.classify_cmd, queries.search_cmd, queries.localize_cmd, serve.serve_cmd,
+                 serve.gallery_group):
     cli.add_command(_command)
 _plugin_commands()
 

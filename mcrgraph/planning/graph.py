@@ -55,6 +55,16 @@ def graph() -> MCRGraph:
     return MCRGraph(list_mcrs())
 
 
+def summary(g: nx.MultiGraph) -> dict[str, list[dict[str, Any]]]:
+    """The graph as plain data (``mcrgraph graph --json``, the server's ``GET /graph``): its
+    spaces and the overlaps between them (candidate connections, trained or not)."""
+    spaces = [{"name": n, "kind": a["kind"], "modalities": list(a["modalities"]), "dim": a["dim"], "hops": a["hops"],
+               "parents": list(a["parents"]), "method": a["method"], "via": a["via"], "score": a["score"],
+               "missing": a["missing"], "demo": a["demo"]} for n, a in g.nodes(data=True)]
+    overlaps = [{"a": u, "b": v, "via": a["via"], "trained": a["trained"]} for u, v, a in g.edges(data=True) if a["kind"] == "overlap"]
+    return {"spaces": spaces, "overlaps": overlaps}
+
+
 def build(mcrs: Sequence[MCR]) -> nx.MultiGraph:
     g = nx.MultiGraph()
     for m in mcrs:

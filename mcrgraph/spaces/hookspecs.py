@@ -51,3 +51,19 @@ def weights_downloads(mcr: "MCR") -> Optional[Sequence["Download"]]:  # noqa: F8
     looks it up, so that it works offline afterwards), and what is known of its size, digest
     and licence. ``mcrgraph download <space>`` fetches them; ``--dry-run`` lists them. Return
     None for spaces that are not the plugin's, or that need no files (random init)."""
+
+
+@hookspec
+def default_galleries() -> Optional[Sequence["GallerySource"]]:  # noqa: F821
+    """Galleries the plugin offers out of the box (``mcrgraph serve`` lists them; a search builds
+    their rows on first use), each a ``GallerySource``: a name, the modality (may be pinned to
+    the space that reads it, ``image@mini-clip``), the items (anything that space's ``encode``
+    takes, e.g. bundled ids) and a label per item. Return None when there are none."""
+
+
+@hookspec(firstresult=True)
+def item_media(modality: str, item: Any) -> Optional[Any]:
+    """What one of the plugin's own items (such as a bundled id, ``mini:heldout/audio/3``)
+    shows a person: for ``image`` a uint8 (H, W, 3) RGB array, for ``audio`` a ``(wave,
+    sample_rate)`` pair (mono float32), for ``3d`` an (N, 3) array of points. Return None for
+    any item that is not one of the plugin's."""

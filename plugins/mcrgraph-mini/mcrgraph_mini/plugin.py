@@ -75,3 +75,35 @@ def item_picture(item):
     import numpy as np
 
     return np.asarray(bundled().lookup("image", item), dtype=np.uint8)
+
+
+GALLERIES = (("mini-images", "image", "mini-clip"), ("mini-sounds", "audio", "mini-clap"), ("mini-3d", "3d", "mini-ulip"))
+
+
+@mcrgraph.hookimpl
+def default_galleries():
+    """The held-out images, sounds and point clouds of the bundled world, each labelled with its
+    concept, pinned to the mini space that reads them."""
+    from mcrgraph.plugin import GallerySource
+
+    from .world import bundled
+
+    world = bundled()
+    out = []
+    for name, modality, space in GALLERIES:
+        _, labels = world.arrays("heldout", modality)
+        out.append(GallerySource(name=name, modality=f"{modality}@{space}", items=world.ids("heldout", modality),
+                                 labels=[world.concepts[int(c)].name for c in labels], plugin="mini",
+                                 about=f"the mini world's {len(labels)} held-out {modality} items ({space})"))
+    return out
+
+
+@mcrgraph.hookimpl
+def item_media(modality, item):
+    from .world import is_bundled
+
+    if not is_bundled(item):
+        return None
+    from .media import item_media as media
+
+    return media(modality, item)
