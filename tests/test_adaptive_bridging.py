@@ -83,3 +83,25 @@ def test_a_card_without_the_field_bridges_as_before(fakes):
     old = {k: v for k, v in space.card.config.items() if k != "bridge_neighbours"}
     reloaded = ConnectedMCR(space.card.model_copy(update={"config": old}), None, tensors=space._tensors, parents=space.parents())
     assert torch.equal(reloaded.encode("audio", SOUNDS), _connect(preset="mcrgraph", bridge_neighbours=0.0).encode("audio", SOUNDS))
+
+
+def test_reach_weighs_bridging_by_the_share_of_via_items_the_item_is_near(fakes):
+    """bridge_reach: each via item's reach is its k-th best similarity to the side's memory; an
+    item bridges with bridge_weight x the softmax share of the via items whose reach it attains."""
+    space = _connect(preset="paper", bridge_weight=0.7, bridge_reach=3)
+    t, heads = space._tensors, space.heads()
+    via, snd = t["bridge_b"], embed(fakes["fb"], "audio", SOUNDS)
+    assert torch.allclose(t["bridge_b.reach"], (via @ snd.T).topk(3, dim=1).values[:, 2])  # SOUNDS is fb's memory
+    s = snd @ via.T
+    p = torch.softmax(s / 0.05, dim=1)
+    w = 0.7 * (p * (s >= t["bridge_b.reach"]).float()).sum(1, keepdim=True)
+    expect = heads.b(F.normalize(w * F.normalize(p @ via, dim=1) + (1 - w) * snd, dim=1))
+    assert torch.allclose(space.encode("audio", SOUNDS), expect, atol=1e-5)
+    assert ((w > 0) & (w < 0.7)).any()  # the share does vary here, so the test can tell
+
+
+def test_a_reach_every_item_attains_is_plain_bridging(fakes):
+    wide = _connect(preset="paper", bridge_weight=0.7, bridge_reach=len(SOUNDS))  # the lowest similarity: all attain it
+    plain = _connect(preset="paper", bridge_weight=0.7)
+    assert torch.allclose(wide.encode("audio", SOUNDS), plain.encode("audio", SOUNDS), atol=1e-5)
+    assert "bridge_b.reach" not in plain._tensors
