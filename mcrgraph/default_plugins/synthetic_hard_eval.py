@@ -124,8 +124,8 @@ def markdown(results: dict, title: str, machine: dict) -> str:
     return "\n".join(lines)
 
 
-def _list(value: str, known, what: str) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
+def _list(value: str, known, what: str, sep: str = ",") -> list[str]:
+    items = [v.strip() for v in value.split(sep) if v.strip()]
     bad = [v for v in items if v not in known]
     if bad or not items:
         raise click.BadParameter(f"{what} are some of: {', '.join(known)}; got {value!r}")
@@ -135,7 +135,7 @@ def _list(value: str, known, what: str) -> list[str]:
 @click.command("hard")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; every cell is a mean over them.")
 @click.option("--coverage", default="all,half,few", show_default=True, help="Worlds: which share of the test concepts the via captions name.")
-@click.option("--rows", "row_names", help="Comma-separated row names to run (default: every row); see --list.")
+@click.option("--rows", "row_names", help="Rows to run, separated by semicolons (default: every row); see --list.")
 @click.option("--list", "list_rows", is_flag=True, help="Print the row names and exit.")
 @click.option("--out", type=click.Path(file_okay=False), help="Also write results.json and results.md to this folder.")
 def eval_hard(seeds, coverage, row_names, list_rows, out):
@@ -155,7 +155,7 @@ def eval_hard(seeds, coverage, row_names, list_rows, out):
     if not seed_list:
         raise click.BadParameter("give at least one seed", param_hint="--seeds")
     coverages = _list(coverage, hw.COVERAGE, "coverages")
-    rows = {k: ROWS[k] for k in _list(row_names, ROWS, "rows")} if row_names else ROWS
+    rows = {k: ROWS[k] for k in _list(row_names, ROWS, "rows", sep=";")} if row_names else ROWS  # row names hold commas
     start = time.time()
     results = run(seed_list, coverages, rows, echo=lambda s: console.print(s, markup=False))
     machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),

@@ -124,12 +124,15 @@ def draw_gap(spaces: dict[str, mcrgraph.MCR], path: str | Path) -> None:
 def held_out_vocabulary(world: World) -> tuple[list[str], np.ndarray]:
     """The held-out-vocabulary split (issue 25): every other concept with held-out audio (by id)
     is a test concept that no via caption names (its own captions and any caption holding its
-    name as a word are dropped). Returns (the captions kept, the test concepts)."""
+    name as a whole word, a letter's as "letter x", are dropped). Returns (the captions kept, the test concepts)."""
     import re
 
     _, a_lab = world.arrays("heldout", "audio")
     unnamed = np.unique(a_lab)[::2]
-    words = [re.compile(rf"\b{re.escape(world.concepts[c].name.split()[0])}\b", re.IGNORECASE) for c in unnamed]
+    def naming(name: str) -> re.Pattern:  # a letter is named as "letter a": the word "a" is everywhere
+        return re.compile(rf"\b{'letter ' if len(name) == 1 else ''}{re.escape(name)}\b", re.IGNORECASE)
+
+    words = [naming(world.concepts[c].name) for c in unnamed]
     own = {t for c in unnamed for t in (*world.concepts[c].image_captions, *world.concepts[c].audio_captions)}
     return [t for t in world.captions() if t not in own and not any(w.search(t) for w in words)], unnamed
 
@@ -235,7 +238,7 @@ def markdown(all_tables: dict, title: str, machine: dict) -> str:
 @click.option("--png", type=click.Path(dir_okay=False), help="Also draw held-out digit audio and images in 2-D before and after connection.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Compute type of every training step (torch.autocast), to see what mixed precision costs in quality.")
-@click.option("--rows", "row_names", help="Comma-separated rows to run (names as printed; the oracle is "
+@click.option("--rows", "row_names", help="Rows to run, separated by semicolons (names as printed; the oracle is "
               f"{ORACLE!r}); default: every row.")
 @click.option("--vocabulary", type=click.Choice(["all", "held-out"]), default="all", show_default=True,
               help="held-out: the via captions never name half of the test concepts (every other one with held-out "
@@ -259,7 +262,7 @@ def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary
     start = time.time()
     rows = None
     if row_names:
-        rows = tuple(r.strip() for r in row_names.split(",") if r.strip())
+        rows = tuple(r.strip() for r in row_names.split(";") if r.strip())  # row names hold commas
         unknown = [r for r in rows if r not in VARIANTS and r != ORACLE]
         if unknown:
             raise click.BadParameter(f"unknown rows {unknown}; rows are: {', '.join([*VARIANTS, ORACLE])}", param_hint="--rows")
