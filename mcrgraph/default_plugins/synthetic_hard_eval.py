@@ -22,20 +22,21 @@ from mcrgraph.tasks.fidelity import retention
 from . import synthetic_hard as hw
 
 PAPER = dict(preset="paper")
-ADAPTIVE = dict(bridge_neighbours=10.0, bridge_reach=10)
+ADAPTIVE = dict(bridge_neighbours=10.0, bridge_reach=10)  # preset mcrgraph's since issue 25
+BEFORE = dict(bridge_neighbours=0.0, bridge_reach=0)  # preset mcrgraph of issue 16
 ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "C-MCR, preset paper": dict(method="c-mcr", **PAPER),
     "C-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.7),
     "C-MCR, paper + bridging 0.7, 10 neighbours": dict(method="c-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
     "C-MCR, paper + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, **ADAPTIVE),
     "C-MCR, paper + both-sides via 0.5": dict(method="c-mcr", **PAPER, via_mix=0.5),
-    "C-MCR, preset mcrgraph (default)": dict(method="c-mcr", preset="mcrgraph"),
-    "C-MCR, preset mcrgraph + 10 neighbours, reach 10": dict(method="c-mcr", preset="mcrgraph", **ADAPTIVE),
+    "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", **BEFORE),
+    "C-MCR, preset mcrgraph (default: 10 neighbours, reach 10)": dict(method="c-mcr", preset="mcrgraph"),
     "Ex-MCR, preset paper": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, paper + bridging 0.7, 10 neighbours": dict(method="ex-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
-    "Ex-MCR, preset mcrgraph (default)": dict(method="ex-mcr", preset="mcrgraph"),
-    "Ex-MCR, preset mcrgraph + 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", **ADAPTIVE),
+    "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", **BEFORE),
+    "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 10)": dict(method="ex-mcr", preset="mcrgraph"),
 }
 METRICS = ("audio->image R@1", "audio->text retention (hard-clap)", "image->text retention (hard-clip)")
 

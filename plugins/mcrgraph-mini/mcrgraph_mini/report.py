@@ -47,10 +47,10 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "Ex-MCR, full + per-modality BN statistics": dict(method="ex-mcr", **PAPER, norm="modality"),
     "Ex-MCR, preset mcrgraph (default)": dict(method="ex-mcr", preset="mcrgraph"),
     "Ex-MCR, preset mcrgraph + per-modality BN statistics": dict(method="ex-mcr", preset="mcrgraph", norm="modality"),
-    # issue 25: bridging's sharpness and confidence from the data
+    # issue 25: bridging's sharpness and confidence from the data (the mcrgraph preset's since), and the preset before
     "C-MCR, full + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0, bridge_reach=10),
-    "C-MCR, preset mcrgraph + 10 neighbours, reach 10": dict(method="c-mcr", preset="mcrgraph", bridge_neighbours=10.0, bridge_reach=10),
-    "Ex-MCR, preset mcrgraph + 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=10.0, bridge_reach=10),
+    "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
+    "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
 }
 ORACLE = "paired oracle (trained with audio-image pairs)"
 #: C-MCR rows that also run the multi-hop path: both hops trained with the row's options
