@@ -76,7 +76,7 @@ def test_paper_training_is_unchanged_by_the_new_fields(fakes):
     a, b = _connect(preset="paper"), _connect(preset="mcrgraph", centre=False, bridge_weight=0.0, via_mix=1.0, norm="batch")
     assert a._tensors.keys() == b._tensors.keys()
     assert all(torch.equal(a._tensors[k], b._tensors[k]) for k in a._tensors)
-    old = {k: v for k, v in a.card.config.items() if k not in ("preset", "centre", "bridge_weight", "bridge_temperature", "bridge_top_k", "norm", "via_mix")}
+    old = {k: v for k, v in a.card.config.items() if k not in ("preset", "centre", "bridge_weight", "bridge_temperature", "bridge_neighbours", "bridge_reach", "bridge_top_k", "norm", "via_mix")}
     card = a.card.model_copy(update={"config": old})
     reloaded = ConnectedMCR(card, None, tensors=a._tensors, parents=a.parents())
     assert torch.equal(reloaded.encode("audio", SOUNDS), a.encode("audio", SOUNDS))

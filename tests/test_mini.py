@@ -143,6 +143,30 @@ def test_eval_mini_refuses_bad_seeds():
     assert r.exit_code != 0 and "seeds are whole numbers" in r.output
 
 
+def test_eval_mini_refuses_unknown_rows():
+    r = CliRunner().invoke(cli, ["eval", "mini", "--rows", "C-MCR, full;C-MCR, nothing"])
+    assert r.exit_code == 2 and "unknown rows ['C-MCR, nothing']" in r.output
+
+
+def test_held_out_vocabulary_names_none_of_the_test_concepts():
+    """Issue 25: the via captions of the held-out-vocabulary split name none of its test concepts."""
+    import re
+
+    from mcrgraph_mini.report import held_out_vocabulary
+
+    world = bundled()
+    kept, unnamed = held_out_vocabulary(world)
+    _, a_lab = world.arrays("heldout", "audio")
+    assert set(unnamed) < set(a_lab.tolist()) and len(unnamed) == len(np.unique(a_lab)[::2])
+    for c in unnamed:
+        concept = world.concepts[c]
+        assert not set(kept) & {*concept.image_captions, *concept.audio_captions}
+        word = re.compile(rf"\b{'letter ' if len(concept.name) == 1 else ''}{re.escape(concept.name)}\b", re.I)
+        assert not any(word.search(t) for t in kept), concept.name
+    named = set(range(len(world.concepts))) - set(unnamed.tolist())
+    assert any(world.concepts[c].image_captions[0] in kept for c in named)  # the other concepts keep captions
+
+
 def test_missing_or_corrupt_mini_weights_say_what_to_do(tmp_path):
     from mcrgraph.errors import ConnectorFileError, EncoderError
     from mcrgraph_mini.space import MiniMCR

@@ -40,7 +40,7 @@ def test_allow_list(monkeypatch):
     assert "half" in names and "broken" not in names
     plugins.reset()
     monkeypatch.setenv("MCRGRAPH_LOAD_PLUGINS", "")
-    assert {p.name for p in plugins.list_plugins()} == {"synthetic", "synthetic_eval", "datasets", "recipes"}  # built-ins always load (mini is an entry point)
+    assert {p.name for p in plugins.list_plugins()} == {"synthetic", "synthetic_eval", "synthetic_hard_eval", "datasets", "recipes"}  # built-ins always load (mini is an entry point)
 
 
 def test_duplicate_names_from_two_plugins_name_both(monkeypatch):

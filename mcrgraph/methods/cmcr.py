@@ -87,7 +87,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
         va = memory_readout(ta, data.memory_a.to(dev), cfg.memory_temperature, threads=cfg.threads)
         vb = memory_readout(tb, data.memory_b.to(dev), cfg.memory_temperature, threads=cfg.threads)
     extra = {**centroids(cfg, data.via_a, data.memory_a, "a"), **centroids(cfg, data.via_b, data.memory_b, "b")}
-    extra.update({**bridge_items(cfg, data.via_a, "a"), **bridge_items(cfg, data.via_b, "b")})
+    extra.update({**bridge_items(cfg, data.via_a, "a", data.memory_a), **bridge_items(cfg, data.via_b, "b", data.memory_b)})
     if cfg.centre:  # the heads learn on centred inputs, as they will see them at encode time
         ta, tb = centre_rows(ta, extra["centre_a.via"]), centre_rows(tb, extra["centre_b.via"])
         if with_memory:

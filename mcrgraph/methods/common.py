@@ -130,6 +130,7 @@ def config_of(card, config_cls, method: str):
     config = card.config
     if "preset" in config_cls.model_fields and "preset" not in config:
         config = {**config, "preset": "paper"}  # written before presets: the behaviour it was trained with
+    config = {**getattr(config_cls, "ABSENT_MEANS", {}), **config}  # fields added since: as the card behaved before them
     try:
         return config_cls.model_validate({**config, "device": "cpu"})
     except ValueError as e:

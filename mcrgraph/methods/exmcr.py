@@ -147,7 +147,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     val, tr = split(n, cfg.val_fraction, gen)
     moved = TrainingData(*(t.to(dev) if t is not None else None for t in (data.via_a, data.via_b, data.memory_a, data.memory_b)))
     tup = build_tuples(moved, tr.to(dev), cfg)  # fixed for frozen encoders: built once
-    extra = {**centroids(cfg, data.via_b, data.memory_b, "b"), **bridge_items(cfg, data.via_b, "b")}  # the leaf side only
+    extra = {**centroids(cfg, data.via_b, data.memory_b, "b"), **bridge_items(cfg, data.via_b, "b", data.memory_b)}  # the leaf side only
     if cfg.centre:  # the leaf's inputs centred as they will be at encode time; base targets untouched
         tup.leaf_via = centre_rows(tup.leaf_via, extra["centre_b.via"])
         if tup.leaf_other is not None:

@@ -5,8 +5,9 @@ methods exactly (every technique off); a card without a preset means ``paper``."
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,11 +20,14 @@ from .losses import memory_readout
 Preset = Literal["mcrgraph", "paper"]
 
 #: the value each technique field takes under each preset, unless set explicitly.
-#: "mcrgraph" holds the winners measured by ``mcrgraph eval mini --seeds 0,1,2`` (docs/architecture.md).
+#: "mcrgraph" holds the winners measured by ``mcrgraph eval mini --seeds 0,1,2`` and, since issue 25, on the
+#: hard synthetic world and the mini world's held-out vocabulary too (docs/architecture.md).
 PRESETS: dict[str, dict[str, object]] = {
-    "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "norm": "batch", "via_mix": 1.0},
-    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "norm": "batch", "via_mix": 0.5},
+    "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "bridge_neighbours": 0.0, "bridge_reach": 0, "norm": "batch", "via_mix": 1.0},
+    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 10, "norm": "batch", "via_mix": 0.5},
 }
+#: fields added after cards were written with a preset: a card without one behaves as before
+ABSENT_MEANS: dict[str, object] = {"bridge_neighbours": 0.0, "bridge_reach": 0}
 
 
 class InputConfig(TrainConfig):
@@ -33,8 +37,12 @@ class InputConfig(TrainConfig):
     centre: bool | None = Field(None, description="subtract each modality's centroid in its own space (from the via items and memories; stored in the connector) before the head, in training and at encode time, then re-normalise (Mind the Gap; C3; TextME)")
     bridge_weight: float | None = Field(None, ge=0, le=1, description="encode-time bridging: a non-via item is read out over the via items of its own space (stored with the connector) and the readout gets this weight in the blend with the item itself before the head; 0: off")
     bridge_temperature: float | None = Field(None, gt=0, description="softmax temperature of the bridging readout")
+    bridge_neighbours: float | None = Field(None, ge=0, description="adaptive sharpness: each item's bridging temperature is set from its own scores so that its softmax over the via items has this many effective neighbours (exp of its entropy), whatever the space's similarity scale; 0: the fixed bridge_temperature")
+    bridge_reach: int | None = Field(None, ge=0, description="bridging by confidence: an item bridges only through the via items it is a near neighbour of, among the `bridge_reach` items of its side's memory most similar to that via item (thresholds stored with the connector); its blend weight is bridge_weight times the share of its readout on such via items, so items whose concept the via items do not name, or name with another concept's items, keep themselves. 0: off")
     bridge_top_k: int | None = Field(None, ge=1, description="bridging reads out over each item's top-k via items only (opt-in, for large via sets); None: all of them, exactly")
     norm: Literal["batch", "layer", "modality"] | None = Field(None, description="the heads' normalisation layers: batch (BatchNorm, statistics learned on the via modality) or layer (LayerNorm, per row); modality: BatchNorm whose statistics for each side's non-via modality are re-estimated after training from that side's memory, as the head sees it at encode time (AdaBN), and used for that modality")
+
+    ABSENT_MEANS: ClassVar[dict[str, object]] = ABSENT_MEANS
 
     @model_validator(mode="after")
     def _from_preset(self):
@@ -58,13 +66,94 @@ def centroids(cfg: InputConfig, via: torch.Tensor, memory: torch.Tensor | None, 
     return out
 
 
-def bridge_items(cfg: InputConfig, via: torch.Tensor, side: str) -> dict[str, torch.Tensor]:
-    """The via items one side's bridging reads out over (key ``bridge_<side>``), none when off."""
-    return {f"bridge_{side}": via.detach().cpu().contiguous()} if cfg.bridge_weight else {}
+def bridge_items(cfg: InputConfig, via: torch.Tensor, side: str, memory: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The via items one side's bridging reads out over (key ``bridge_<side>``), none when off;
+    with ``bridge_reach`` and a memory, each via item's reach (``bridge_<side>.reach``): its
+    ``bridge_reach``-th highest similarity to the memory's items."""
+    if not cfg.bridge_weight:
+        return {}
+    out = {f"bridge_{side}": via.detach().cpu().contiguous()}
+    if cfg.bridge_reach and memory is not None:
+        out[f"bridge_{side}.reach"] = reaches(via, memory, cfg.bridge_reach).cpu()
+    return out
 
 
-def readout(queries: torch.Tensor, keys: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
-    """``normalize(softmax(q·kᵀ/τ)·k)``, exactly or over each query's top-k keys."""
+def reaches(via: torch.Tensor, memory: torch.Tensor, k: int) -> torch.Tensor:
+    """Per via row, its k-th highest similarity to the memory rows (the lowest when k exceeds them)."""
+    from ..ranking.topk import topk
+
+    k = min(k, len(memory))
+    return topk(via.float(), memory.float(), k)[0][:, k - 1].contiguous()
+
+
+NEIGHBOUR_STEPS = 30  # bisection steps on log τ: 2^-30 of the bracket's width, far below float32's rounding
+TAU_RANGE = (1e-6, 1e2)
+ROW_ELEMENTS = 1 << 21  # scores held at a time by the temperature search (16 MiB of float64)
+
+
+def neighbour_temperatures(queries: torch.Tensor, keys: torch.Tensor, neighbours: float, top_k: int | None = None) -> torch.Tensor:
+    """Per query row, the τ at which ``softmax(q·kᵀ/τ)`` has ``neighbours`` effective members
+    (the exponential of its entropy, which grows with τ), found by bisection on log τ within
+    TAU_RANGE; over the row's top-k scores when ``top_k`` is given (as the readout then is).
+    In float64: at small similarity scales τ is small and the logits large, and float32's
+    spacing of log τ alone would move the entropy by ~1e-3."""
+    target = math.log(max(neighbours, 1.0))
+    out = torch.empty(len(queries), 1)
+    rows = max(1, ROW_ELEMENTS // max(1, min(len(keys), top_k or len(keys))))
+    for start in range(0, len(queries), rows):
+        q = queries[start : start + rows].float()
+        if top_k is not None and top_k < len(keys):
+            from ..ranking.topk import topk
+
+            s = topk(q, keys.float(), top_k)[0].double()
+        else:
+            s = (q @ keys.float().T).double()
+        lo = torch.full((len(q), 1), math.log(TAU_RANGE[0]), dtype=torch.float64)
+        hi = torch.full((len(q), 1), math.log(TAU_RANGE[1]), dtype=torch.float64)
+        for _ in range(NEIGHBOUR_STEPS):
+            mid = (lo + hi) / 2
+            logp = torch.log_softmax(s / mid.exp(), dim=1)
+            wide = -(logp.exp() * logp).sum(1, keepdim=True) > target
+            hi, lo = torch.where(wide, mid, hi), torch.where(wide, lo, mid)
+        out[start : start + rows] = ((lo + hi) / 2).exp().float()
+    return out
+
+
+def confident_readout(queries: torch.Tensor, keys: torch.Tensor, temperature: float, top_k: int | None,
+                      neighbours: float, reach: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``readout`` and, per row, the share of its softmax on keys whose ``reach`` the row's score
+    attains (the row is among that key's nearest memory items): ``(readout, share (n, 1))``.
+    Rows at a time, every score of a row held (or its top-k)."""
+    tau = neighbour_temperatures(queries, keys, neighbours, top_k) if neighbours else torch.full((len(queries), 1), float(temperature))
+    keys_f, reach = keys.float(), reach.float().to(keys.device)
+    out, share = torch.empty(len(queries), keys.shape[1]), torch.empty(len(queries), 1)
+    k = top_k if top_k is not None and top_k < len(keys) else None
+    rows = max(1, ROW_ELEMENTS // (k or len(keys)))
+    for start in range(0, len(queries), rows):
+        q = queries[start : start + rows].float()
+        if k is None:
+            s = q @ keys_f.T
+            p = torch.softmax(s / tau[start : start + rows], dim=1)
+            out[start : start + rows] = p @ keys_f
+            share[start : start + rows] = (p * (s >= reach).float()).sum(1, keepdim=True)
+        else:
+            from ..ranking.topk import topk
+
+            s, idx = topk(q, keys_f, k)
+            p = torch.softmax(s / tau[start : start + rows], dim=1)
+            out[start : start + rows] = torch.bmm(p.unsqueeze(1), keys_f[idx]).squeeze(1)
+            share[start : start + rows] = (p * (s >= reach[idx]).float()).sum(1, keepdim=True)
+    return F.normalize(out, dim=-1), share
+
+
+def readout(queries: torch.Tensor, keys: torch.Tensor, temperature: float, top_k: int | None,
+            neighbours: float = 0.0) -> torch.Tensor:
+    """``normalize(softmax(q·kᵀ/τ)·k)``, exactly or over each query's top-k keys; with
+    ``neighbours``, τ is each row's own (``neighbour_temperatures``): the rows are scaled by 1/τ
+    and read out at τ = 1, the same softmax."""
+    if neighbours:
+        queries = queries / neighbour_temperatures(queries, keys, neighbours, top_k).to(queries)
+        temperature = 1.0
     if top_k is None or top_k >= len(keys):
         return memory_readout(queries, keys, temperature)
     from .readout import topk_readout  # issue 16 item 4; loaded only when asked for; rows come normalised
@@ -83,11 +172,14 @@ class SideInputs:
     bridge_weight: float = 0.0
     bridge_temperature: float = 0.05
     bridge_top_k: int | None = None
+    bridge_neighbours: float = 0.0
+    bridge_reach: torch.Tensor | None = None
 
     @classmethod
     def of(cls, cfg: InputConfig, via: str, tensors: dict[str, torch.Tensor], side: str) -> "SideInputs":
         return cls(via, tensors.get(f"centre_{side}.via"), tensors.get(f"centre_{side}.other"), tensors.get(f"bridge_{side}"),
-                   cfg.bridge_weight or 0.0, cfg.bridge_temperature or 0.05, cfg.bridge_top_k)
+                   cfg.bridge_weight or 0.0, cfg.bridge_temperature or 0.05, cfg.bridge_top_k, cfg.bridge_neighbours or 0.0,
+                   tensors.get(f"bridge_{side}.reach") if cfg.bridge_reach else None)
 
     def centred(self, modality: str, x: torch.Tensor) -> torch.Tensor:
         return centre_rows(x, self.centre_via if modality == self.via else self.centre_other)
@@ -97,8 +189,13 @@ class SideInputs:
         the via items, centred as via items are; ``x`` itself for via items or with bridging off."""
         if modality == self.via or self.bridge is None or not self.bridge_weight:
             return x
-        r = centre_rows(readout(raw, self.bridge.to(raw), self.bridge_temperature, self.bridge_top_k), self.centre_via)
-        w = self.bridge_weight
+        keys = self.bridge.to(raw)
+        if self.bridge_reach is None:
+            r, w = readout(raw, keys, self.bridge_temperature, self.bridge_top_k, self.bridge_neighbours), self.bridge_weight
+        else:
+            r, share = confident_readout(raw, keys, self.bridge_temperature, self.bridge_top_k, self.bridge_neighbours, self.bridge_reach)
+            r, w = r.to(raw), self.bridge_weight * share.to(raw)
+        r = centre_rows(r, self.centre_via)
         return F.normalize(w * r + (1 - w) * x, dim=-1)
 
 

@@ -22,6 +22,7 @@ from .mcr import MCR, MODALITY_RE, NAME_RE
 DEFAULT_PLUGINS = (
     "mcrgraph.default_plugins.synthetic",
     "mcrgraph.default_plugins.synthetic_eval",
+    "mcrgraph.default_plugins.synthetic_hard_eval",
     "mcrgraph.default_plugins.datasets",
     "mcrgraph.default_plugins.recipes",
 )

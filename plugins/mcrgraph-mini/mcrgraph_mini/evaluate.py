@@ -83,10 +83,19 @@ def audio_groups(world: World) -> dict[str, np.ndarray]:
     return {k: v for k, v in groups.items() if v.any()}
 
 
-def audio_image(space: mcrgraph.MCR, world: World | None = None, pins: tuple[str, str] = ("audio", "image")) -> dict[str, dict[str, float]]:
+def _restricted(groups: dict[str, np.ndarray], labels: np.ndarray, only: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The groups cut to the concepts ``only`` (all when None); empty groups dropped."""
+    if only is None:
+        return groups
+    cut = {k: v & np.isin(labels, only) for k, v in groups.items()}
+    return {k: v for k, v in cut.items() if v.any()}
+
+
+def audio_image(space: mcrgraph.MCR, world: World | None = None, pins: tuple[str, str] = ("audio", "image"),
+                only: np.ndarray | None = None) -> dict[str, dict[str, float]]:
     """Held-out audio->image and image->audio retrieval in ``space`` (bundled items, through
-    ``mcrgraph.embed``), per audio group; the gallery holds every held-out image of the
-    group's concepts."""
+    ``mcrgraph.embed``), per audio group (cut to the concepts ``only``); the gallery holds every
+    held-out image of the group's concepts."""
     from .world import bundled
 
     world = world or bundled()
@@ -95,7 +104,7 @@ def audio_image(space: mcrgraph.MCR, world: World | None = None, pins: tuple[str
     _, i_lab = world.arrays("heldout", "image")
     ea = mcrgraph.embed(space, a_mod, world.ids("heldout", "audio"))
     ei = mcrgraph.embed(space, i_mod, world.ids("heldout", "image"))
-    return _cross(ea, a_lab, ei, i_lab, audio_groups(world), ("audio", "image"))
+    return _cross(ea, a_lab, ei, i_lab, _restricted(audio_groups(world), a_lab, only), ("audio", "image"))
 
 
 def _cross(eq, q_lab, eg, g_lab, groups, names) -> dict[str, dict[str, float]]:
@@ -130,7 +139,7 @@ def audio_3d(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[
     return _cross(ea, a_lab, ep, p_lab, {k: v for k, v in groups.items() if v.any()}, ("audio", "3d"))
 
 
-def retention(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[str, dict[str, float]]]:
+def retention(space: mcrgraph.MCR, world: World | None = None, only: np.ndarray | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """Held-out retention (``mcrgraph.tasks.fidelity``) of each mini parent's non-via modality that
     ``space`` joins directly: mini-clap audio->text per audio group, mini-clip image->text per
     image kind, mini-ulip 3d->image; ``{title: {group: metrics}}``."""
@@ -150,6 +159,7 @@ def retention(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict
             _, lab = world.arrays("heldout", m)
             concepts = sorted(set(lab.tolist()))
             groups = audio_groups(world) if m == "audio" else {f"images: {k}": kinds[lab] == k for k in sorted(set(kinds[lab]))}
+            groups = _restricted(groups, lab, only)
             out[f"{m}->text retention ({parent.name})"] = measure(
                 space, parent, m, "text", world.ids("heldout", m), lab,
                 first_captions(world, f"{m}_captions", concepts), concepts, groups)

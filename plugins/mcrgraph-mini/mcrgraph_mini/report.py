@@ -19,7 +19,7 @@ from mcrgraph.store.disk import atomic_write_bytes
 
 from .evaluate import audio_3d, audio_image, first_captions, in_space, retention
 from .oracle import paired_oracle
-from .world import bundled
+from .world import World, bundled
 
 PAPER = dict(preset="paper")  # today's methods exactly, as published
 VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MCR)
@@ -47,7 +47,12 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "Ex-MCR, full + per-modality BN statistics": dict(method="ex-mcr", **PAPER, norm="modality"),
     "Ex-MCR, preset mcrgraph (default)": dict(method="ex-mcr", preset="mcrgraph"),
     "Ex-MCR, preset mcrgraph + per-modality BN statistics": dict(method="ex-mcr", preset="mcrgraph", norm="modality"),
+    # issue 25: bridging's sharpness and confidence from the data (the mcrgraph preset's since), and the preset before
+    "C-MCR, full + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0, bridge_reach=10),
+    "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
+    "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
 }
+ORACLE = "paired oracle (trained with audio-image pairs)"
 #: C-MCR rows that also run the multi-hop path: both hops trained with the row's options
 MULTI_HOP = ("C-MCR, full", "C-MCR, full + centring", "C-MCR, full + via noise 0.13 (C3)", "C-MCR, full + bridging 0.7 (τ 0.05)",
              "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, full + per-modality BN statistics",
@@ -116,27 +121,51 @@ def draw_gap(spaces: dict[str, mcrgraph.MCR], path: str | Path) -> None:
     draw_embeddings(panels, path, title="mini world: audio and image embeddings of held-out digits (PCA per panel)")
 
 
+def held_out_vocabulary(world: World) -> tuple[list[str], np.ndarray]:
+    """The held-out-vocabulary split (issue 25): every other concept with held-out audio (by id)
+    is a test concept that no via caption names (its own captions and any caption holding its
+    name as a whole word, a letter's as "letter x", are dropped). Returns (the captions kept, the test concepts)."""
+    import re
+
+    _, a_lab = world.arrays("heldout", "audio")
+    unnamed = np.unique(a_lab)[::2]
+    def naming(name: str) -> re.Pattern:  # a letter is named as "letter a": the word "a" is everywhere
+        return re.compile(rf"\b{'letter ' if len(name) == 1 else ''}{re.escape(name)}\b", re.IGNORECASE)
+
+    words = [naming(world.concepts[c].name) for c in unnamed]
+    own = {t for c in unnamed for t in (*world.concepts[c].image_captions, *world.concepts[c].audio_captions)}
+    return [t for t in world.captions() if t not in own and not any(w.search(t) for w in words)], unnamed
+
+
 def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tuple[str, ...] = (),
-        precision: str = "fp32") -> dict:
+        precision: str = "fp32", rows: tuple[str, ...] | None = None, vocabulary: str = "all") -> dict:
     """Every measurement; with ``keep``, also the first seed's spaces of those rows under "spaces".
-    ``precision``: the training steps' compute type, for every trained row and the oracle."""
+    ``precision``: the training steps' compute type, for every trained row and the oracle.
+    ``rows``: only these rows (names of VARIANTS, or ORACLE). ``vocabulary="held-out"``: the via
+    captions never name half of the test concepts, and only those concepts are queried."""
     clip = mcrgraph.get_mcr("mini-clip")
+    world = bundled()
+    data: dict = {}
+    only = None
+    if vocabulary == "held-out":
+        captions, only = held_out_vocabulary(world)
+        data = dict(items=captions, memories={"image": world.ids("memory", "image"), "audio": world.ids("memory", "audio")})
     results: dict = {"encoders": {n: in_space(n, mcrgraph.get_mcr(n), bundled()) for n in ("mini-clip", "mini-clap", "mini-ulip")},
                      "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {},
                      "retention": {}, "audio_3d": {}}
     kept = {}
-    variants = {k: v for k, v in VARIANTS.items() if not quick or k in QUICK}
+    variants = {k: v for k, v in VARIANTS.items() if (not quick or k in QUICK) and (rows is None or k in rows)}
     for row, options in variants.items():
         start, runs, texts, kept_by, hops, hop_kept = time.time(), [], [], [], [], []
         for s in seeds:
             space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress,
-                                     precision=precision, **options)
-            runs.append(audio_image(space))
+                                     precision=precision, **{**data, **options})
+            runs.append(audio_image(space, only=only))
             texts.append(image_text(space))
-            kept_by.append(retention(space))
+            kept_by.append(retention(space, only=only))
             if row in keep and row not in kept:
                 kept[row] = space
-            if row in MULTI_HOP:  # the second hop with the same options
+            if row in MULTI_HOP and only is None:  # the second hop with the same options
                 hop_opts = {k: v for k, v in options.items() if k not in ("memories", "epochs")}
                 hop = mcrgraph.connect(space, "mini-ulip", via="image", save=False, seed=s, precision=precision, **hop_opts)
                 hops.append(audio_3d(hop))
@@ -148,9 +177,11 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
             results["audio_3d"][f"{HOP}, {row}"] = _mean(hops)
             results["retention"][f"{HOP}, {row}"] = {title: _mean([k[title] for k in hop_kept]) for title in hop_kept[0]}
         results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
+    if rows is not None and ORACLE not in rows:
+        return results, kept
     start = time.time()
     oracles = [paired_oracle(seed=s, precision=precision, preset="paper") for s in seeds]  # pinned to the published heads
-    results["audio_image"]["paired oracle (trained with audio-image pairs)"] = _mean([audio_image(o) for o in oracles])
+    results["audio_image"][ORACLE] = _mean([audio_image(o) for o in oracles])
     results["image_text"]["paired oracle (trained with audio-image pairs)"] = float(np.mean([image_text(o) for o in oracles]))
     results["seconds"]["paired oracle (trained with audio-image pairs)"] = round((time.time() - start) / len(seeds), 1)
     return results, kept
@@ -207,8 +238,13 @@ def markdown(all_tables: dict, title: str, machine: dict) -> str:
 @click.option("--png", type=click.Path(dir_okay=False), help="Also draw held-out digit audio and images in 2-D before and after connection.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Compute type of every training step (torch.autocast), to see what mixed precision costs in quality.")
+@click.option("--rows", "row_names", help="Rows to run, separated by semicolons (names as printed; the oracle is "
+              f"{ORACLE!r}); default: every row.")
+@click.option("--vocabulary", type=click.Choice(["all", "held-out"]), default="all", show_default=True,
+              help="held-out: the via captions never name half of the test concepts (every other one with held-out "
+                   "audio), and only those concepts are queried.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars while training.")
-def eval_mini(seeds, quick, out, png, progress, precision):
+def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary):
     """Held-out retrieval in the bundled mini world: audio<->image (real-voice digits, all
     real-voice words, festival voices, event sounds vs emoji) for chance, no connection,
     C-MCR and Ex-MCR with ablations, and the paired oracle (the same heads trained WITH
@@ -224,10 +260,18 @@ def eval_mini(seeds, quick, out, png, progress, precision):
 
     console = Console(highlight=False)
     start = time.time()
-    results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else (), precision=precision)
+    rows = None
+    if row_names:
+        rows = tuple(r.strip() for r in row_names.split(";") if r.strip())  # row names hold commas
+        unknown = [r for r in rows if r not in VARIANTS and r != ORACLE]
+        if unknown:
+            raise click.BadParameter(f"unknown rows {unknown}; rows are: {', '.join([*VARIANTS, ORACLE])}", param_hint="--rows")
+    results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else (), precision=precision,
+                          rows=rows, vocabulary=vocabulary)
     machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
                "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1), "precision": precision}
-    title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}" + ("" if precision == "fp32" else f", precision {precision}")
+    title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}" + ("" if precision == "fp32" else f", precision {precision}") \
+        + ("" if vocabulary == "all" else ", held-out vocabulary (queries: concepts no via caption names)")
     if out:  # the measurements first: a long run is not lost to a failure below
         Path(out).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "results": results}, indent=2).encode())
