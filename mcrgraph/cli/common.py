@@ -35,6 +35,17 @@ class Group(click.Group):
             raise click.ClickException(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)") from None
 
 
+def seed_list(seeds: str) -> list[int]:
+    """``--seeds 0,1,2`` as whole numbers, at least one (every eval command takes it)."""
+    try:
+        out = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"seeds are whole numbers separated by commas, got {seeds!r}", param_hint="--seeds") from None
+    if not out:
+        raise click.BadParameter("give at least one seed", param_hint="--seeds")
+    return out
+
+
 def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     t = Table(title=title, title_justify="left")
     for c in columns:

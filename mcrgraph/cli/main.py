@@ -12,13 +12,13 @@ from ..spaces import plugins
 from ..store import connectors
 from ..version import __version__
 from . import queries, serve
-from .common import Group, connect_flag, err, out, planned, result_table, table
+from .common import Group, connect_flag, err, out, planned, result_table, seed_list, table
 from ..errors import EncoderError, MCRGraphError, UnknownMCRError
 from ..io.items import parse_assignment, read_items
 from ..methods import METHODS
 from ..methods.common import PRECISIONS
 
-__all__ = ["cli", "main", "result_table"]  # result_table: for plugins' eval commands
+__all__ = ["cli", "main", "result_table", "seed_list"]  # result_table, seed_list: for plugins' eval commands
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -131,10 +131,9 @@ def command(connector, concepts, ablations, seeds, out, pair):
             table.add_row(name, f"{m['r1']:.3f}", f"{m['r5']:.3f}")
         console.print(table)
         return
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"seeds are whole numbers separated by commas, got {seeds!r}", param_hint="--seeds") from None
+    from mcrgraph.cli import seed_list as parse_seeds  # here, not at import: the cli loads this plugin
+
+    seed_list = parse_seeds(seeds)
     rows = run_ablations(concepts, seed_list)
     title = f"synthetic world: held-out retrieval, {concepts} concepts, seeds {','.join(map(str, seed_list))}"
     table = Table(title=title + " (SYNTHETIC)", title_justify="left")

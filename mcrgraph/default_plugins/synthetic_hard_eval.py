@@ -149,12 +149,9 @@ def eval_hard(seeds, coverage, row_names, list_rows, out):
         for name in ROWS:
             console.print(name)
         return
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"seeds are whole numbers separated by commas, got {seeds!r}", param_hint="--seeds") from None
-    if not seed_list:
-        raise click.BadParameter("give at least one seed", param_hint="--seeds")
+    from mcrgraph.cli import seed_list as parse_seeds  # here, not at import: the cli loads this plugin
+
+    seed_list = parse_seeds(seeds)
     coverages = _list(coverage, hw.COVERAGE, "coverages")
     rows = {k: ROWS[k] for k in _list(row_names, ROWS, "rows", sep=";")} if row_names else ROWS  # row names hold commas
     start = time.time()

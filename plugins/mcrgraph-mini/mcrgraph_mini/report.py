@@ -250,12 +250,9 @@ def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary
     C-MCR and Ex-MCR with ablations, and the paired oracle (the same heads trained WITH
     audio-image pairs, the upper bound); multi-hop audio->3d; mini-clip's image->text before
     and after connection; and each mini encoder on its own. Nothing is stored but --out."""
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"seeds are whole numbers separated by commas, got {seeds!r}", param_hint="--seeds") from None
-    if not seed_list:
-        raise click.BadParameter("give at least one seed", param_hint="--seeds")
+    from mcrgraph.cli import seed_list as parse_seeds  # here, not at import: the cli loads this plugin
+
+    seed_list = parse_seeds(seeds)
     from mcrgraph.cli import result_table
 
     console = Console(highlight=False)
