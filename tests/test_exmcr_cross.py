@@ -102,3 +102,36 @@ def test_a_card_that_sets_it_without_its_tensors_is_refused(fakes):
     short = {**space._tensors, CROSS_VALUES: space._tensors[CROSS_VALUES][:-1]}
     with pytest.raises(mcrgraph.ConnectorFileError, match="leaf via items but"):
         ConnectedMCR(space.card, None, tensors=short, parents=space.parents()).encode("audio", SOUNDS)
+
+
+def test_reach_weighs_the_cross_readout_by_the_share_on_via_items_the_item_is_near(fakes):
+    from mcrgraph.methods.exmcr import CROSS_REACH, cross_share
+    from mcrgraph.methods.inputs import reaches
+
+    off = _extend(preset="paper")
+    on = _extend(preset="paper", cross_weight=0.6, cross_reach=3)
+    t, snd = on._tensors, embed(fakes["fb"], "audio", SOUNDS)
+    via_leaf, via_base = t[CROSS_KEYS], t[CROSS_VALUES]
+    assert torch.equal(t[CROSS_REACH], reaches(via_leaf, snd, 3))  # the leaf's audio memory is SOUNDS
+    tau = on.card.config["memory_temperature"]
+    # the k-th nearest memory item scores the threshold itself (the memory is the query set here), so
+    # which via items count is the float32 comparison, as stored and as encoded; the softmax in float64
+    near = (snd @ via_leaf.T) >= t[CROSS_REACH]
+    assert near.sum(1).min() >= 1 and (~near).any()
+    p = torch.softmax(snd.double() @ via_leaf.double().T / tau, dim=1)
+    share = (p * near.double()).sum(1, keepdim=True)
+    assert torch.allclose(cross_share(snd, via_leaf, t[CROSS_REACH], tau).double(), share, atol=1e-6, rtol=0)
+    assert 0 < float(share.min()) and float(share.max()) <= 1 + 1e-9
+    w = 0.6 * share
+    expect = F.normalize(w * _softmax_readout64(snd, via_leaf, via_base, tau) + (1 - w) * off.encode("audio", SOUNDS).double(), dim=1)
+    assert torch.allclose(on.encode("audio", SOUNDS).double(), expect, atol=1e-5, rtol=0)
+
+
+def test_reach_needs_the_leafs_memory(fakes):
+    with pytest.raises(mcrgraph.DataError, match="cross_reach needs the leaf's memory"):
+        mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, memories={"image": MEMORIES["image"]}, method="ex-mcr",
+                         save=False, config=QUICK, cross_weight=0.5, cross_reach=3)
+    space = _extend(preset="paper", cross_weight=0.5, cross_reach=3)
+    lacking = {k: v for k, v in space._tensors.items() if k != "cross.reach"}
+    with pytest.raises(mcrgraph.ConnectorFileError, match="lack cross.reach"):
+        ConnectedMCR(space.card, None, tensors=lacking, parents=space.parents()).encode("audio", SOUNDS)
