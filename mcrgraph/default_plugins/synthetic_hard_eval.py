@@ -41,6 +41,7 @@ ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "Ex-MCR, preset mcrgraph + cross readout 0.5 (τ1 0.01)": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5),
     "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0),
     "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0, cross_reach=10),
+    "Ex-MCR, preset mcrgraph + cross readout 1.0, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10),
 }
 METRICS = ("audio->image R@1", "audio->text retention (hard-clap)", "image->text retention (hard-clip)")
 
