@@ -18,10 +18,11 @@ from pydantic import Field
 from torch import nn
 
 from ..store.checkpoints import Checkpointer
-from ..errors import DataError
+from ..errors import ConnectorFileError, DataError
 from . import Trained, TrainingData
 from .common import Projector, Steps, adamw, config_of, load_into
-from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, with_stats
+from .inputs import (ROW_ELEMENTS, InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats,
+                     neighbour_temperatures, reaches, with_stats)
 from .losses import info_nce, memory_readout, memory_readouts, perturb
 from .loop import run_epochs, split, via_retrieval
 
@@ -43,6 +44,9 @@ class Config(InputConfig):
     f1_normalize: bool = Field(True, description="L2-normalise f1's output before fm (the official Ex-MCR heads do not)")
     f1_weight: float = Field(1.0, ge=0, description="weight of the f1 alignment loss inside the leaf")
     dense: bool = Field(True, description="InfoNCE over every leaf/base member pair of a tuple; False: via-via only")
+    cross_weight: float = Field(0.0, ge=0, le=1, description="encode-time cross readout (issue 25): a leaf non-via item's softmax weights over the leaf's via items, applied to the base's embeddings of the same items (as the leaf-centred tuples are built; both stored with the connector), get this weight in a blend with the mapped item; 0: off")
+    cross_neighbours: float = Field(0.0, ge=0, description="the cross readout's sharpness: each item's temperature set so its softmax over the via items has this many effective neighbours; 0: memory_temperature, as the tuples")
+    cross_reach: int = Field(0, ge=0, description="the cross readout by confidence, as bridge_reach: an item's blend weight is cross_weight times the share of its softmax on via items it is among the `cross_reach` nearest leaf memory items of (thresholds stored as cross.reach; needs the leaf's memory); 0: off")
 
 
 class Extension(nn.Module):
@@ -69,10 +73,17 @@ class ExMCRHeads:
     via: str
     inputs: SideInputs | None = None  # the leaf's centring and bridging; the base has none
     fm_other: nn.Module | None = None  # fm with per-modality statistics for the leaf's other modality
+    cross: "CrossReadout | None" = None  # the leaf's non-via items read out into the base directly
 
     def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
         if side == 0:
             return emb  # the base space is frozen: its embeddings are returned as they are
+        mapped = self._mapped(modality, emb)
+        if self.cross is None or modality == self.via:
+            return mapped
+        return self.cross.blend(emb, mapped)
+
+    def _mapped(self, modality: str, emb: torch.Tensor) -> torch.Tensor:
         if self.inputs is None:
             return self.ext.fm(emb if modality == self.via else self.ext.other(emb))
         x = self.inputs.centred(modality, emb)
@@ -88,7 +99,103 @@ def load_heads(card, tensors: dict[str, torch.Tensor]) -> ExMCRHeads:
     load_into(card, ext, "ext", tensors, NAME)
     inputs = SideInputs.of(cfg, card.via, tensors, "b")
     fm_other = with_stats(ext.fm, tensors, "b")
-    return ExMCRHeads(ext, card.via, inputs if cfg.centre or cfg.bridge_weight or fm_other is not None else None, fm_other)
+    cross = CrossReadout.of(cfg, tensors, card.name)
+    return ExMCRHeads(ext, card.via, inputs if cfg.centre or cfg.bridge_weight or fm_other is not None else None, fm_other, cross)
+
+
+CROSS_KEYS, CROSS_VALUES, CROSS_REACH = "cross.leaf", "cross.base", "cross.reach"  # the via items in the leaf and, row for row, in the base
+BRIDGE_KEYS = "bridge_b"  # inputs.bridge_items: the leaf's via items as given, when bridging is on
+
+
+def cross_items(cfg: Config, via_base: torch.Tensor, via_leaf: torch.Tensor, stored: dict[str, torch.Tensor],
+                memory_leaf: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """What the cross readout reads out over (none when it is off): every via item in both spaces,
+    and with ``cross_reach`` each leaf via item's reach into the leaf's memory (``inputs.reaches``).
+    The leaf's are bridging's own items (``bridge_b``) when bridging stores them: one copy on disk."""
+    if not cfg.cross_weight:
+        return {}
+    out = {CROSS_VALUES: via_base.detach().float().cpu().contiguous()}
+    if BRIDGE_KEYS not in stored:
+        out[CROSS_KEYS] = via_leaf.detach().float().cpu().contiguous()
+    if cfg.cross_reach:
+        if memory_leaf is None or not len(memory_leaf):
+            raise DataError("ex-mcr: cross_reach needs the leaf's memory (its non-via items); give it, or set cross_reach 0")
+        out[CROSS_REACH] = reaches(via_leaf, memory_leaf, cfg.cross_reach).cpu()
+    return out
+
+
+def cross_readout(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, temperature: float,
+                  neighbours: float = 0.0) -> torch.Tensor:
+    """``normalize(softmax(q · keysᵀ / τ) · values)``: leaf items' weights over the leaf's via
+    items (``keys``) applied to the base's embeddings of the same items (``values``), the
+    leaf-centred tuples' ``b_v``; with ``neighbours``, τ is each row's own."""
+    if queries.dim() != 2 or keys.dim() != 2 or values.dim() != 2:
+        raise DataError(f"ex-mcr cross readout: queries, keys and values must be 2-D (rows x dim), got "
+                        f"{tuple(queries.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}")
+    if queries.shape[1] != keys.shape[1]:
+        raise DataError(f"ex-mcr cross readout: the items have dim {queries.shape[1]} but the leaf's via items {keys.shape[1]}; "
+                        "give embeddings of the leaf space")
+    if len(keys) != len(values) or not len(keys):
+        raise DataError(f"ex-mcr cross readout: {len(keys)} leaf via items but {len(values)} base ones; give one base row per leaf row (at least one)")
+    q, keys = queries.float(), keys.to(queries.device).float()
+    if neighbours:
+        q, temperature = q / neighbour_temperatures(q, keys, neighbours).to(q), 1.0  # each row its own τ
+    return memory_readout(q, keys, temperature, values=values.to(q))
+
+
+def cross_share(queries: torch.Tensor, keys: torch.Tensor, reach: torch.Tensor, temperature: float,
+                neighbours: float = 0.0) -> torch.Tensor:
+    """Per row (n, 1), the share of its cross-readout softmax on the via items whose ``reach``
+    its score attains (it is among their nearest leaf memory items), rows at a time."""
+    if len(reach) != len(keys):
+        raise DataError(f"ex-mcr cross readout: {len(keys)} leaf via items but {len(reach)} reach thresholds")
+    q, keys, reach = queries.float(), keys.to(queries.device).float(), reach.to(queries.device).float()
+    tau = neighbour_temperatures(q, keys, neighbours).to(q) if neighbours else torch.full((len(q), 1), float(temperature))
+    out = torch.empty(len(q), 1)
+    rows = max(1, ROW_ELEMENTS // max(1, len(keys)))
+    for start in range(0, len(q), rows):
+        s = q[start : start + rows] @ keys.T
+        p = torch.softmax(s / tau[start : start + rows], dim=1)
+        out[start : start + rows] = (p * (s >= reach).float()).sum(1, keepdim=True)
+    return out
+
+
+@dataclass
+class CrossReadout:
+    """Encode-time cross readout of the leaf's non-via items, blended with the mapped item:
+    ``normalize(w · cross_readout(x) + (1 − w) · mapped)``; the base side is never touched."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    weight: float
+    temperature: float
+    neighbours: float = 0.0
+    reach: torch.Tensor | None = None  # with cross_reach: the weight is scaled by cross_share
+
+    @classmethod
+    def of(cls, cfg: Config, tensors: dict[str, torch.Tensor], name: str) -> "CrossReadout | None":
+        if not cfg.cross_weight:
+            return None
+        keys = tensors.get(CROSS_KEYS, tensors.get(BRIDGE_KEYS))
+        missing = [k for k, v in ((CROSS_KEYS, keys), (CROSS_VALUES, tensors.get(CROSS_VALUES))) if v is None]
+        if missing:
+            raise ConnectorFileError(f"connector {name!r}: its card sets cross_weight {cfg.cross_weight} but its weights lack "
+                                     f"{', '.join(missing)}; train it again (mcrgraph connect ... --overwrite)")
+        if len(keys) != len(tensors[CROSS_VALUES]):
+            raise ConnectorFileError(f"connector {name!r}: its cross readout holds {len(keys)} leaf via items but "
+                                     f"{len(tensors[CROSS_VALUES])} base ones; train it again (mcrgraph connect ... --overwrite)")
+        reach = tensors.get(CROSS_REACH) if cfg.cross_reach else None
+        if cfg.cross_reach and reach is None:
+            raise ConnectorFileError(f"connector {name!r}: its card sets cross_reach {cfg.cross_reach} but its weights lack "
+                                     f"{CROSS_REACH}; train it again (mcrgraph connect ... --overwrite)")
+        return cls(keys, tensors[CROSS_VALUES], cfg.cross_weight, cfg.memory_temperature, cfg.cross_neighbours, reach)
+
+    def blend(self, raw: torch.Tensor, mapped: torch.Tensor) -> torch.Tensor:
+        r = cross_readout(raw, self.keys, self.values, self.temperature, self.neighbours).to(mapped)
+        w = self.weight
+        if self.reach is not None:
+            w = w * cross_share(raw, self.keys, self.reach, self.temperature, self.neighbours).to(mapped)
+        return F.normalize(w * r + (1 - w) * mapped, dim=-1)
 
 
 @dataclass
@@ -148,6 +255,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     moved = TrainingData(*(t.to(dev) if t is not None else None for t in (data.via_a, data.via_b, data.memory_a, data.memory_b)))
     tup = build_tuples(moved, tr.to(dev), cfg)  # fixed for frozen encoders: built once
     extra = {**centroids(cfg, data.via_b, data.memory_b, "b"), **bridge_items(cfg, data.via_b, "b", data.memory_b)}  # the leaf side only
+    extra.update(cross_items(cfg, data.via_a, data.via_b, extra, data.memory_b))
     if cfg.centre:  # the leaf's inputs centred as they will be at encode time; base targets untouched
         tup.leaf_via = centre_rows(tup.leaf_via, extra["centre_b.via"])
         if tup.leaf_other is not None:

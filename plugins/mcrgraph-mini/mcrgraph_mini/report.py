@@ -51,6 +51,11 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "C-MCR, full + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0, bridge_reach=10),
     "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
     "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
+    # issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item
+    "Ex-MCR, preset mcrgraph + cross readout 0.5 (τ1 0.01)": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5),
+    "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0),
+    "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0, cross_reach=10),
+    "Ex-MCR, preset mcrgraph + cross readout 1.0, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10),
 }
 ORACLE = "paired oracle (trained with audio-image pairs)"
 #: C-MCR rows that also run the multi-hop path: both hops trained with the row's options
