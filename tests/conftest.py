@@ -36,17 +36,21 @@ class FakeMCR(mcrgraph.MCR):
         return F.normalize(torch.stack(rows), dim=1)
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path, monkeypatch):
-    """Every test gets its own MCRGRAPH_HOME and freshly loaded plugins."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("MCRGRAPH_HOME", str(home))
-    monkeypatch.delenv("MCRGRAPH_LOAD_PLUGINS", raising=False)
+def private_store(mp: pytest.MonkeyPatch, home):
+    """MCRGRAPH_HOME at ``home`` and freshly loaded plugins, until the generator is closed."""
+    mp.setenv("MCRGRAPH_HOME", str(home))
+    mp.delenv("MCRGRAPH_LOAD_PLUGINS", raising=False)
     plugins.reset()
     registry._loaded.clear()
     yield home
     plugins.reset()
     registry._loaded.clear()
+
+
+@pytest.fixture(autouse=True)
+def store(tmp_path, monkeypatch):
+    """Every test gets its own MCRGRAPH_HOME and freshly loaded plugins."""
+    yield from private_store(monkeypatch, tmp_path / "home")
 
 
 @pytest.fixture

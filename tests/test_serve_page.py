@@ -23,7 +23,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("mcrgraph_mini")
 
 from mcrgraph.serve import create_app  # noqa: E402
-from mcrgraph.spaces import plugins, registry  # noqa: E402
+from conftest import private_store  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # what the probe of these machines runs Chromium with (as root: no sandbox; no calls home)
@@ -44,15 +44,8 @@ MINI_PATH = re.compile(r"audio@mini-clap -> (mini-clap\+mini-clip|mini-clip\+min
 @pytest.fixture(scope="module")
 def module_home(tmp_path_factory):
     mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("serve") / "home"
-    mp.setenv("MCRGRAPH_HOME", str(home))
-    mp.delenv("MCRGRAPH_LOAD_PLUGINS", raising=False)
-    plugins.reset()
-    registry._loaded.clear()
-    yield home
+    yield from private_store(mp, tmp_path_factory.mktemp("serve") / "home")
     mp.undo()
-    plugins.reset()
-    registry._loaded.clear()
 
 
 @pytest.fixture(autouse=True)

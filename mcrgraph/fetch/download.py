@@ -13,7 +13,6 @@ that fails after a resumed transfer is fetched once more from zero before it is 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import os
 import socket
@@ -28,6 +27,7 @@ from pathlib import Path
 from ..errors import ChecksumError, ConfigError, DownloadError
 from ..io.progress import progress_bar
 from ..version import __version__
+from .checks import git_blob_id, sha256_of, why  # noqa: F401  (re-exported: callers import them from here)
 from .guard import Limits, Meter, Stalled, TransferRefused
 
 CHUNK = 1 << 16
@@ -37,23 +37,6 @@ USER_AGENT = f"mcrgraph/{__version__} (+urllib)"
 # what urllib and http.client raise for a broken answer (a garbage status line, a 70 kB header
 # line, a bad port): another attempt may get a good one
 MALFORMED = (http.client.HTTPException, ValueError)
-
-
-def git_blob_id(path: str | Path) -> str:
-    """The id git (and GitHub) gives a file's bytes: sha1 of ``blob <size>\\0`` + bytes."""
-    p = Path(path)
-    return _digest_into(hashlib.sha1(f"blob {p.stat().st_size}\0".encode()), p)
-
-
-def sha256_of(path: str | Path) -> str:
-    return _digest_into(hashlib.sha256(), Path(path))
-
-
-def _digest_into(h, path: Path) -> str:
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Expect:
@@ -330,16 +313,6 @@ def locked(dest: Path):
     finally:
         held.discard(folder)
         os.close(fd)  # releases the lock
-
-
-def why(e: BaseException | None) -> str:
-    """'Type: first line' of an error, or of the error a URLError wraps."""
-    if e is None:
-        return "no reason given"
-    inner = getattr(e, "reason", None)
-    e = inner if isinstance(inner, BaseException) else e
-    text = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _by_hand(url: str, dest: Path) -> str:

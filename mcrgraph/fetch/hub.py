@@ -184,7 +184,7 @@ def expected(f: HubFile, etag: str | None) -> tuple[str, str] | None:
 
 
 def mismatch(path: Path, want: tuple[str, str] | None, size: int | None) -> str | None:
-    from .download import git_blob_id, sha256_of
+    from .checks import git_blob_id, sha256_of
 
     have = path.stat().st_size
     if size is not None and have != size:
@@ -233,7 +233,7 @@ def fetch(f: HubFile, *, cache_dir: str | None = None, local_dir: str | Path | N
                 raise DownloadError(f"cannot download {f.label()} from {f.url()} ({type(e).__name__}: {e})") from None
             raise CutShort(f"{f.label()}: the body ended before the listed {size:,} bytes" if size else f"{f.label()}: cut short") from None
         except Exception as e:  # offline, gated, missing, malformed answers: many types
-            from .download import why
+            from .checks import why
 
             cause = meta_error if meta_error is not None and etag is None else e
             raise DownloadError(f"cannot download {f.label()} from {f.url()} ({why(cause)})") from None
@@ -301,7 +301,7 @@ class _Reader:
                 self.error = e
                 break
             except Exception as e:  # the HTTP library's own errors for a cut or a timeout
-                from .download import why
+                from .checks import why
 
                 self.error = DownloadError(f"the transfer broke off ({why(e)})")
                 break
