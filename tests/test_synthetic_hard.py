@@ -83,7 +83,12 @@ def test_eval_hard_runs_rows_per_world_and_group(hard, monkeypatch, tmp_path):
     res = json.loads((tmp_path / "results.json").read_text())["results"]["few"]
     cell = res["rows"]["C-MCR, quick"]["audio->image R@1"]["not in via"]
     assert len(cell["per seed"]) == 2 and cell["spread"] == max(cell["per seed"]) - min(cell["per seed"])
-    assert set(res["rows"]["C-MCR, quick + bridging"]) == set(he.METRICS)
-    assert "### audio->image R@1, coverage few" in (tmp_path / "results.md").read_text()
+    assert set(res["rows"]["C-MCR, quick + bridging"]) == {*he.METRICS, he.HOP}  # C-MCR rows also go two hops to 3d
+    hop = res["rows"]["C-MCR, quick"][he.HOP]
+    assert set(hop) == set(cell_groups := res["parents"]["chance audio->image R@1"]) and all(0 <= v["mean"] <= 1 for v in hop.values())
+    text = (tmp_path / "results.md").read_text()
+    assert "### audio->image R@1, coverage few" in text and f"### {he.HOP}, coverage few" in text
+    chance_row = text.split(f"### {he.HOP}")[1].split("| chance | ")[1].split("\n")[0]
+    assert [float(v) for v in chance_row.strip(" |").split(" | ")] == pytest.approx(list(he.chance_3d("few", list(cell_groups)).values()), abs=5e-4)
     bad = CliRunner().invoke(he.eval_hard, ["--coverage", "most"])
     assert bad.exit_code == 2 and "coverages are some of" in bad.output

@@ -1,7 +1,9 @@
 """``mcrgraph eval hard``: the hard synthetic world (``synthetic_hard``), one world per via
 coverage (all, half, few of the test concepts named by captions), every row trained afresh per
-seed and measured per group: held-out audio->image R@1, and the retention of each parent's own
-retrieval (hard-clap's audio->text, hard-clip's image->text; ``mcrgraph.tasks.fidelity``)."""
+seed and measured per group: held-out audio->image R@1, the retention of each parent's own
+retrieval (hard-clap's audio->text, hard-clip's image->text; ``mcrgraph.tasks.fidelity``) and, for
+C-MCR rows, audio->3d R@1 over two hops (the connected space joined to hard-ulip via image, the
+second hop trained with the row's options)."""
 from __future__ import annotations
 
 import json
@@ -22,7 +24,7 @@ from mcrgraph.tasks.fidelity import retention
 from . import synthetic_hard as hw
 
 PAPER = dict(preset="paper")
-ADAPTIVE = dict(bridge_neighbours=10.0, bridge_reach=10)  # preset mcrgraph's since issue 25
+ADAPTIVE = dict(bridge_neighbours=10.0, bridge_reach=10)  # preset mcrgraph's first issue-25 choice (reach 30 since)
 BEFORE = dict(bridge_neighbours=0.0, bridge_reach=0)  # preset mcrgraph of issue 16
 ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "C-MCR, preset paper": dict(method="c-mcr", **PAPER),
@@ -31,12 +33,15 @@ ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "C-MCR, paper + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, **ADAPTIVE),
     "C-MCR, paper + both-sides via 0.5": dict(method="c-mcr", **PAPER, via_mix=0.5),
     "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", **BEFORE),
-    "C-MCR, preset mcrgraph (default: 10 neighbours, reach 10)": dict(method="c-mcr", preset="mcrgraph"),
+    "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10),
+    "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0),
+    "C-MCR, preset mcrgraph (default: 10 neighbours, reach 30)": dict(method="c-mcr", preset="mcrgraph"),
     "Ex-MCR, preset paper": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, paper + bridging 0.7, 10 neighbours": dict(method="ex-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
     "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", **BEFORE),
-    "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 10)": dict(method="ex-mcr", preset="mcrgraph"),
+    "Ex-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=10),
+    "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 30)": dict(method="ex-mcr", preset="mcrgraph"),
     # issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item
     "Ex-MCR, preset mcrgraph + cross readout 0.5 (τ1 0.01)": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5),
     "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0),
@@ -44,6 +49,7 @@ ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "Ex-MCR, preset mcrgraph + cross readout 1.0, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10),
 }
 METRICS = ("audio->image R@1", "audio->text retention (hard-clap)", "image->text retention (hard-clip)")
+HOP = "audio->3d R@1 (two hops: + hard-ulip via image)"  # C-MCR rows only, as in `eval mini`
 
 
 def connect(coverage: str, seed: int, **options) -> mcrgraph.MCR:
@@ -51,6 +57,27 @@ def connect(coverage: str, seed: int, **options) -> mcrgraph.MCR:
     return mcrgraph.connect("hard-clip", "hard-clap", via="text", items=hw.via_items("text", coverage),
                             memories={"image": hw.memory_items("image"), "audio": hw.memory_items("audio")},
                             save=False, seed=seed, **options)
+
+
+def second_hop(space: mcrgraph.MCR, coverage: str, seed: int, **options) -> mcrgraph.MCR:
+    """``space`` joined to hard-ulip via image (every concept's via images; the audio and 3d memories)."""
+    return mcrgraph.connect(space, "hard-ulip", via="image", items=hw.via_items("image", coverage),
+                            memories={"audio": hw.memory_items("audio"), "3d": hw.memory_items("3d")},
+                            save=False, seed=seed, **options)
+
+
+def audio_3d(space: mcrgraph.MCR, coverage: str) -> dict[str, float]:
+    """Held-out audio->3d R@1 per audio group through a two-hop space."""
+    audio, a_lab = hw.held_out("audio")
+    shapes, s_lab = hw.held_out("3d")
+    return _per_group(mcrgraph.embed(space, "audio", audio), a_lab, mcrgraph.embed(space, "3d", shapes), s_lab, hw.groups(a_lab, coverage))
+
+
+def chance_3d(coverage: str, groups: list[str]) -> dict[str, float]:
+    """Chance audio->3d R@1 per group (each group ranks the 3d items of its own concepts)."""
+    a_lab, s_lab = hw.held_out("audio")[1], hw.held_out("3d")[1]
+    masks = hw.groups(a_lab, coverage)
+    return {g: chance(a_lab[masks[g]], s_lab[np.isin(s_lab, a_lab[masks[g]])], ks=(1,))["r1"] for g in groups}
 
 
 def _per_group(q: torch.Tensor, q_lab: np.ndarray, g: torch.Tensor, g_lab: np.ndarray, groups: dict) -> dict[str, float]:
@@ -99,8 +126,13 @@ def run(seeds: list[int], coverages: list[str], rows: dict[str, dict], echo=None
         world = out[coverage] = {"parents": parents(coverage), "rows": {}}
         for row, options in rows.items():
             start = time.time()
-            runs = [measure(connect(coverage, s, **options), coverage) for s in seeds]
-            world["rows"][row] = {metric: {g: _summary([r[metric][g] for r in runs]) for g in runs[0][metric]} for metric in METRICS}
+            runs = []
+            for s in seeds:
+                space = connect(coverage, s, **options)
+                runs.append(measure(space, coverage))
+                if options.get("method") == "c-mcr":
+                    runs[-1][HOP] = audio_3d(second_hop(space, coverage, s, **options), coverage)
+            world["rows"][row] = {metric: {g: _summary([r[metric][g] for r in runs]) for g in runs[0][metric]} for metric in runs[0]}
             if echo:
                 echo(f"{coverage}: {row} ({(time.time() - start) / len(seeds):.1f} s a seed)")
     return out
@@ -122,9 +154,14 @@ def markdown(results: dict, title: str, machine: dict) -> str:
                   "|---|" + "---|" * len(groups)]
         lines += [f"| {name} | " + " | ".join(f"{v[g]:.3f}" for g in groups) + " |" for name, v in world["parents"].items()]
         lines.append("")
-        for metric in METRICS:
+        for metric in (*METRICS, HOP):
+            rows = {row: m for row, m in world["rows"].items() if metric in m}
+            if not rows:
+                continue
             lines += [f"### {metric}, coverage {coverage}", "", "| | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
-            for row, m in world["rows"].items():
+            if metric == HOP:
+                lines.append("| chance | " + " | ".join(f"{v:.3f}" for v in chance_3d(coverage, groups).values()) + " |")
+            for row, m in rows.items():
                 lines.append(f"| {row} | " + " | ".join(f"{m[metric][g]['mean']:.3f} ± {m[metric][g]['spread']:.3f}" for g in groups) + " |")
             lines.append("")
     return "\n".join(lines)

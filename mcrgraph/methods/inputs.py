@@ -24,7 +24,7 @@ Preset = Literal["mcrgraph", "paper"]
 #: hard synthetic world and the mini world's held-out vocabulary too (docs/architecture.md).
 PRESETS: dict[str, dict[str, object]] = {
     "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "bridge_neighbours": 0.0, "bridge_reach": 0, "norm": "batch", "via_mix": 1.0},
-    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 10, "norm": "batch", "via_mix": 0.5},
+    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 30, "norm": "batch", "via_mix": 0.5},
 }
 #: fields added after cards were written with a preset: a card without one behaves as before
 ABSENT_MEANS: dict[str, object] = {"bridge_neighbours": 0.0, "bridge_reach": 0}

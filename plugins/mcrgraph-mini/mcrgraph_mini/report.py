@@ -50,7 +50,10 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     # issue 25: bridging's sharpness and confidence from the data (the mcrgraph preset's since), and the preset before
     "C-MCR, full + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0, bridge_reach=10),
     "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
+    "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10),
+    "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0),
     "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
+    "Ex-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=10),
     # issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item
     "Ex-MCR, preset mcrgraph + cross readout 0.5 (τ1 0.01)": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5),
     "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0),
@@ -61,7 +64,9 @@ ORACLE = "paired oracle (trained with audio-image pairs)"
 #: C-MCR rows that also run the multi-hop path: both hops trained with the row's options
 MULTI_HOP = ("C-MCR, full", "C-MCR, full + centring", "C-MCR, full + via noise 0.13 (C3)", "C-MCR, full + bridging 0.7 (τ 0.05)",
              "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, full + per-modality BN statistics",
-             "C-MCR, preset mcrgraph (default)", "C-MCR, preset mcrgraph + per-modality BN statistics")
+             "C-MCR, preset mcrgraph (default)", "C-MCR, preset mcrgraph + per-modality BN statistics",
+             "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)", "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)",
+             "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)")
 HOP = "connect(connect(mini-clip, mini-clap), mini-ulip, via=image)"
 QUICK = ("no connection (untrained C-MCR heads)", "C-MCR, text-text loss only", "C-MCR, full", "C-MCR, preset mcrgraph (default)",
          "Ex-MCR, full", "Ex-MCR, preset mcrgraph (default)")
