@@ -1,0 +1,74 @@
+"""Issue 25 item 4: the paired oracle per preset, and each row's share of the oracle of its
+own preset (so a row is never judged against a ceiling built with other techniques)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mcrgraph
+from mcrgraph_mini.oracle import paired_oracle
+from mcrgraph_mini.report import ORACLES, SHARE, preset_of, share_of_oracle, tables
+from mcrgraph_mini.world import bundled
+
+GROUP = "event sounds vs emoji"
+
+
+def _metrics(r1: float) -> dict:
+    return {"R@1": r1, "R@5": r1, "mAP": r1, "image->audio R@1": r1, "chance R@1": 0.05, "queries": 6, "gallery": 4}
+
+
+def _results(rows: dict[str, float]) -> dict:
+    return {"audio_image": {row: {GROUP: _metrics(r1)} for row, r1 in rows.items()}, "audio_3d": {}, "retention": {},
+            "image_text": {}, "encoders": {}}
+
+
+def test_each_row_is_divided_by_the_oracle_of_its_own_preset():
+    # the two oracles differ, so dividing by the other preset's oracle gives another number
+    paper, default = "C-MCR, full", "C-MCR, preset mcrgraph (default)"
+    assert (preset_of(paper), preset_of(default)) == ("paper", "mcrgraph")
+    got = tables(_results({paper: 0.25, default: 0.5, "paired oracle, preset paper": 0.5,
+                           "paired oracle, preset mcrgraph": 0.8}))[f"audio->image, {GROUP}"]
+    assert got[paper][SHARE] == 0.25 / 0.5 and got[default][SHARE] == 0.5 / 0.8
+    assert SHARE not in got["paired oracle, preset paper"] and SHARE not in got["chance"]
+
+
+def test_a_row_whose_oracle_did_not_run_has_no_share():
+    shares = share_of_oracle({"C-MCR, full": _metrics(0.25), "C-MCR, preset mcrgraph (default)": _metrics(0.5),
+                              "paired oracle, preset paper": _metrics(0.5)})
+    assert shares == {"C-MCR, full": 0.5}
+    assert share_of_oracle({"C-MCR, full": _metrics(0.25), "paired oracle, preset paper": _metrics(0.0)}) == {}
+
+
+def test_rows_without_an_explicit_preset_take_the_config_default():
+    from mcrgraph.methods.inputs import InputConfig
+
+    assert InputConfig().preset == "mcrgraph" and set(ORACLES.values()) == {"paper", "mcrgraph"}
+    assert preset_of("paired oracle, preset mcrgraph") == "mcrgraph"
+
+
+@pytest.mark.parametrize("preset", ["paper", "mcrgraph"])
+def test_the_oracle_bridges_over_the_captions_alone_with_their_reach(preset, monkeypatch):
+    """Training stores the via rows (captions AND paired items) as bridging keys; the oracle's
+    bridging must read out over the captions only, with each caption's reach on the memories,
+    as a connector of the same preset does (mcrgraph.methods.inputs.bridge_items). Fake
+    encoders stand in for mini-clip and mini-clap (the real ones take ~25 s on the memories)."""
+    from conftest import FakeMCR
+
+    fake = {"mini-clip": FakeMCR("fake-clip", ("image", "text")), "mini-clap": FakeMCR("fake-clap", ("audio", "text"), dim=6)}
+    monkeypatch.setattr(mcrgraph, "get_mcr", fake.__getitem__)
+    world = bundled()
+    oracle = paired_oracle(seed=0, per_concept=1, preset=preset, epochs=1)
+    tensors = oracle._tensors
+    if preset == "paper":
+        assert not any(k.startswith("bridge_") for k in tensors)
+        return
+    clip, clap = fake["mini-clip"], fake["mini-clap"]
+    captions = world.captions()
+    assert torch.equal(tensors["bridge_a"], mcrgraph.embed(clip, "text", captions))
+    assert torch.equal(tensors["bridge_b"], mcrgraph.embed(clap, "text", captions))
+    for side, space, modality in (("a", clip, "image"), ("b", clap, "audio")):
+        reach = tensors[f"bridge_{side}.reach"]
+        memory = mcrgraph.embed(space, modality, world.ids("memory", modality))
+        # the 10th highest similarity of each caption to the memory (preset mcrgraph's reach 10); the same
+        # float32 dot products of unit rows summed in another order: |error| <= dim * 2^-24 < 1e-6
+        assert torch.allclose(reach, (tensors[f"bridge_{side}"] @ memory.T).topk(10, dim=1).values[:, 9], rtol=0, atol=1e-6)
