@@ -31,11 +31,13 @@ def concept_pairs(a_lab: np.ndarray, b_lab: np.ndarray, per_concept: int, seed: 
     return np.concatenate(ia), np.concatenate(ib)
 
 
-def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 20, **options) -> ConnectedMCR:
-    """mini-clip + mini-clap joined by C-MCR heads trained on captions and audio-image pairs."""
+def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 20, captions: list[str] | None = None,
+                  **options) -> ConnectedMCR:
+    """mini-clip + mini-clap joined by C-MCR heads trained on captions (default: the world's) and
+    audio-image pairs."""
     world = world or bundled()
     clip, clap = mcrgraph.get_mcr("mini-clip"), mcrgraph.get_mcr("mini-clap")
-    captions = world.captions()
+    captions = captions or world.captions()
     _, i_lab = world.arrays("memory", "image")
     _, a_lab = world.arrays("memory", "audio")
     ii, ia = concept_pairs(i_lab, a_lab, per_concept, seed)

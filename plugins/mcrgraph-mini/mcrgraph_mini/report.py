@@ -129,10 +129,11 @@ def draw_gap(spaces: dict[str, mcrgraph.MCR], path: str | Path) -> None:
     draw_embeddings(panels, path, title="mini world: audio and image embeddings of held-out digits (PCA per panel)")
 
 
-def held_out_vocabulary(world: World) -> tuple[list[str], np.ndarray]:
+def held_out_vocabulary(world: World, captions: list[str] | None = None) -> tuple[list[str], np.ndarray]:
     """The held-out-vocabulary split (issue 25): every other concept with held-out audio (by id)
     is a test concept that no via caption names (its own captions and any caption holding its
-    name as a whole word, a letter's as "letter x", are dropped). Returns (the captions kept, the test concepts)."""
+    name as a whole word, a letter's as "letter x", are dropped from ``captions``, default the
+    world's). Returns (the captions kept, the test concepts)."""
     import re
 
     _, a_lab = world.arrays("heldout", "audio")
@@ -142,22 +143,28 @@ def held_out_vocabulary(world: World) -> tuple[list[str], np.ndarray]:
 
     words = [naming(world.concepts[c].name) for c in unnamed]
     own = {t for c in unnamed for t in (*world.concepts[c].image_captions, *world.concepts[c].audio_captions)}
-    return [t for t in world.captions() if t not in own and not any(w.search(t) for w in words)], unnamed
+    own.update(world.joined_captions(unnamed))
+    return [t for t in (captions or world.captions()) if t not in own and not any(w.search(t) for w in words)], unnamed
+
+
+CAPTIONS = ("own", "joined")  # the via captions: the concepts' own, or also ones naming picture and sound at once
 
 
 def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tuple[str, ...] = (),
-        precision: str = "fp32", rows: tuple[str, ...] | None = None, vocabulary: str = "all") -> dict:
+        precision: str = "fp32", rows: tuple[str, ...] | None = None, vocabulary: str = "all", captions: str = "own") -> dict:
     """Every measurement; with ``keep``, also the first seed's spaces of those rows under "spaces".
     ``precision``: the training steps' compute type, for every trained row and the oracle.
     ``rows``: only these rows (names of VARIANTS or ORACLES). ``vocabulary="held-out"``: the via
-    captions never name half of the test concepts, and only those concepts are queried."""
+    captions never name half of the test concepts, and only those concepts are queried.
+    ``captions="joined"``: the via captions also hold ``World.joined_captions`` (the oracles too)."""
     clip = mcrgraph.get_mcr("mini-clip")
     world = bundled()
     data: dict = {}
-    only = None
+    only, via = None, world.captions() + (world.joined_captions() if captions == "joined" else [])
     if vocabulary == "held-out":
-        captions, only = held_out_vocabulary(world)
-        data = dict(items=captions, memories={"image": world.ids("memory", "image"), "audio": world.ids("memory", "audio")})
+        via, only = held_out_vocabulary(world, via)
+    if vocabulary == "held-out" or captions != "own":
+        data = dict(items=via, memories={"image": world.ids("memory", "image"), "audio": world.ids("memory", "audio")})
     results: dict = {"encoders": {n: in_space(n, mcrgraph.get_mcr(n), bundled()) for n in ("mini-clip", "mini-clap", "mini-ulip")},
                      "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {},
                      "retention": {}, "audio_3d": {}}
@@ -190,7 +197,7 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
             continue
         start, runs, texts, kept_by = time.time(), [], [], []
         for s in seeds:  # one oracle at a time: each holds its own copy of the captions' bridging keys
-            oracle = paired_oracle(seed=s, precision=precision, preset=preset)
+            oracle = paired_oracle(seed=s, precision=precision, preset=preset, captions=via)  # the rows' via captions
             runs.append(audio_image(oracle, only=only))
             texts.append(image_text(oracle))
             kept_by.append(retention(oracle, only=only))
@@ -276,8 +283,11 @@ def markdown(all_tables: dict, title: str, machine: dict) -> str:
 @click.option("--vocabulary", type=click.Choice(["all", "held-out"]), default="all", show_default=True,
               help="held-out: the via captions never name half of the test concepts (every other one with held-out "
                    "audio), and only those concepts are queried.")
+@click.option("--captions", type=click.Choice(CAPTIONS), default="own", show_default=True,
+              help="joined: the via captions (of every row and the oracles) also hold captions naming a concept's "
+                   "picture and its sound at once, e.g. 'a picture of an open padlock and a login chime'.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars while training.")
-def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary):
+def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary, captions):
     """Held-out retrieval in the bundled mini world: audio<->image (real-voice digits, all
     real-voice words, festival voices, event sounds vs emoji) for chance, no connection,
     C-MCR and Ex-MCR with ablations, and the paired oracle (the same heads trained WITH
@@ -297,11 +307,12 @@ def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary
         if unknown:
             raise click.BadParameter(f"unknown rows {unknown}; rows are: {'; '.join([*VARIANTS, *ORACLES])}", param_hint="--rows")
     results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else (), precision=precision,
-                          rows=rows, vocabulary=vocabulary)
+                          rows=rows, vocabulary=vocabulary, captions=captions)
     machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
                "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1), "precision": precision}
     title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}" + ("" if precision == "fp32" else f", precision {precision}") \
-        + ("" if vocabulary == "all" else ", held-out vocabulary (queries: concepts no via caption names)")
+        + ("" if vocabulary == "all" else ", held-out vocabulary (queries: concepts no via caption names)") \
+        + ("" if captions == "own" else ", via captions also naming picture and sound at once (--captions joined)")
     if out:  # the measurements first: a long run is not lost to a failure below
         Path(out).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "results": results}, indent=2).encode())

@@ -72,3 +72,28 @@ def test_the_oracle_bridges_over_the_captions_alone_with_their_reach(preset, mon
         # the 10th highest similarity of each caption to the memory (preset mcrgraph's reach 10); the same
         # float32 dot products of unit rows summed in another order: |error| <= dim * 2^-24 < 1e-6
         assert torch.allclose(reach, (tensors[f"bridge_{side}"] @ memory.T).topk(10, dim=1).values[:, 9], rtol=0, atol=1e-6)
+
+
+def test_joined_captions_name_one_concepts_picture_and_sound():
+    world = bundled()
+    joined = world.joined_captions()
+    both = [c for c in world.concepts if c.image_captions and c.audio_captions]
+    assert len(joined) == sum(min(len(c.image_captions), len(c.audio_captions)) for c in both)
+    assert not set(joined) & set(world.captions())
+    login = world.concepts[[c.name for c in world.concepts].index("login chime")]
+    assert f"{login.image_captions[0]} and {login.audio_captions[0]}" in joined
+    assert world.joined_captions([0]) == [f"{i} and {a}" for i, a in zip(world.concepts[0].image_captions, world.concepts[0].audio_captions)]
+
+
+def test_held_out_vocabulary_drops_the_joined_captions_of_its_test_concepts():
+    """A test concept's joined caption may not name it by its name ("an emoji of a wastebasket and
+    the sound of emptying the trash" for "trash emptied"), so the split drops them explicitly."""
+    from mcrgraph_mini.report import held_out_vocabulary
+
+    world = bundled()
+    _, unnamed = held_out_vocabulary(world)
+    kept, again = held_out_vocabulary(world, world.captions() + world.joined_captions())
+    assert list(again) == list(unnamed)
+    assert not set(kept) & set(world.joined_captions(unnamed))
+    named = sorted(set(range(len(world.concepts))) - set(unnamed.tolist()))
+    assert set(world.joined_captions(named[:3])) <= set(kept)
