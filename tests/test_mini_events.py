@@ -97,3 +97,28 @@ def test_held_out_vocabulary_drops_the_joined_captions_of_its_test_concepts():
     assert not set(kept) & set(world.joined_captions(unnamed))
     named = sorted(set(range(len(world.concepts))) - set(unnamed.tolist()))
     assert set(world.joined_captions(named[:3])) <= set(kept)
+
+
+class ByConcept(mcrgraph.MCR):
+    """Texts only: a caption's embedding is one-hot on its concept (``shift`` moves sound captions
+    to the next concept's slot), so the sound->image caption link is known exactly."""
+
+    modalities, dim = ("text",), 229
+
+    def __init__(self, name: str, shift: int = 0):
+        self.name, self.shift, world = name, shift, bundled()
+        self.slot = {t: (i + shift) % self.dim for i, c in enumerate(world.concepts) for t in c.audio_captions}
+        self.slot.update({t: i for i, c in enumerate(world.concepts) for t in c.image_captions})
+
+    def encode(self, modality, items):
+        return torch.nn.functional.one_hot(torch.tensor([self.slot[t] for t in items]), self.dim).float()
+
+
+def test_caption_link_ranks_each_sound_caption_among_the_groups_image_captions():
+    from mcrgraph_mini.evaluate import caption_link
+
+    right, wrong = caption_link(ByConcept("linked")), caption_link(ByConcept("shifted", shift=1))
+    assert set(right) == {"real voice, digits", "real voice, all words", "festival voices", "event sounds vs emoji"}
+    for group in right:  # no image modality: only the caption link is measured
+        assert right[group] == {"sound caption -> image caption R@1": 1.0}
+        assert wrong[group]["sound caption -> image caption R@1"] == 0.0

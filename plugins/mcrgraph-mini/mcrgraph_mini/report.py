@@ -17,7 +17,7 @@ from mcrgraph.methods.common import PRECISIONS
 from mcrgraph.ranking.metrics import retrieval
 from mcrgraph.store.disk import atomic_write_bytes
 
-from .evaluate import audio_3d, audio_image, first_captions, in_space, retention
+from .evaluate import audio_3d, audio_image, caption_link, first_captions, in_space, retention
 from .oracle import paired_oracle
 from .world import World, bundled
 
@@ -167,17 +167,19 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
         data = dict(items=via, memories={"image": world.ids("memory", "image"), "audio": world.ids("memory", "audio")})
     results: dict = {"encoders": {n: in_space(n, mcrgraph.get_mcr(n), bundled()) for n in ("mini-clip", "mini-clap", "mini-ulip")},
                      "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {},
-                     "retention": {}, "audio_3d": {}}
+                     "retention": {}, "audio_3d": {},
+                     "caption_link": {f"{n} alone": caption_link(mcrgraph.get_mcr(n), only=only) for n in ("mini-clip", "mini-clap")}}
     kept = {}
     variants = {k: v for k, v in VARIANTS.items() if (not quick or k in QUICK) and (rows is None or k in rows)}
     for row, options in variants.items():
-        start, runs, texts, kept_by, hops, hop_kept = time.time(), [], [], [], [], []
+        start, runs, texts, kept_by, hops, hop_kept, links = time.time(), [], [], [], [], [], []
         for s in seeds:
             space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress,
                                      precision=precision, **{**data, **options})
             runs.append(audio_image(space, only=only))
             texts.append(image_text(space))
             kept_by.append(retention(space, only=only))
+            links.append(caption_link(space, only=only))
             if row in keep and row not in kept:
                 kept[row] = space
             if row in MULTI_HOP and only is None:  # the second hop with the same options
@@ -188,6 +190,7 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
         results["audio_image"][row] = _mean(runs)
         results["image_text"][row] = float(np.mean(texts))
         results["retention"][row] = {title: _mean([k[title] for k in kept_by]) for title in kept_by[0]}
+        results["caption_link"][row] = _mean(links)
         if hops:
             results["audio_3d"][f"{HOP}, {row}"] = _mean(hops)
             results["retention"][f"{HOP}, {row}"] = {title: _mean([k[title] for k in hop_kept]) for title in hop_kept[0]}
@@ -195,15 +198,17 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
     for row, preset in ORACLES.items():
         if rows is not None and row not in rows:
             continue
-        start, runs, texts, kept_by = time.time(), [], [], []
+        start, runs, texts, kept_by, links = time.time(), [], [], [], []
         for s in seeds:  # one oracle at a time: each holds its own copy of the captions' bridging keys
             oracle = paired_oracle(seed=s, precision=precision, preset=preset, captions=via)  # the rows' via captions
             runs.append(audio_image(oracle, only=only))
             texts.append(image_text(oracle))
             kept_by.append(retention(oracle, only=only))
+            links.append(caption_link(oracle, only=only))
         results["audio_image"][row] = _mean(runs)
         results["image_text"][row] = float(np.mean(texts))
         results["retention"][row] = {title: _mean([k[title] for k in kept_by]) for title in kept_by[0]}
+        results["caption_link"][row] = _mean(links)
         results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
     return results, kept
 
@@ -254,6 +259,8 @@ def tables(results: dict) -> dict[str, dict[str, dict]]:
             for group, m in groups.items():
                 by_title.setdefault(f"{title}, {group}", {})[variant] = m
     out.update(by_title)
+    for group, rows in _by_group(results.get("caption_link", {})).items():  # the text link audio->image crosses
+        out[f"sound caption -> image caption (first of each; the link an audio->image crossing needs), {group}"] = rows
     out["mini-clip's image->text R@1 inside each space"] = {k: {"R@1": v} for k, v in results["image_text"].items()}
     for name, m in results["encoders"].items():
         out[f"{name} on its own (held-out, in-space)"] = {k: {"value": v} for k, v in m.items()}
