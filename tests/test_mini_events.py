@@ -2,6 +2,7 @@
 own preset (so a row is never judged against a ceiling built with other techniques)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,3 +123,33 @@ def test_caption_link_ranks_each_sound_caption_among_the_groups_image_captions()
     for group in right:  # no image modality: only the caption link is measured
         assert right[group] == {"sound caption -> image caption R@1": 1.0}
         assert wrong[group]["sound caption -> image caption R@1"] == 0.0
+
+
+class ItemsByConcept(mcrgraph.MCR):
+    """Bundled audio and images one-hot on their concept; images of concept c sit on ``lands[c]``."""
+
+    modalities, dim = ("audio", "image"), 229
+
+    def __init__(self, name: str, lands: dict[int, int]):
+        self.name, self.lands, self.world = name, lands, bundled()
+
+    def encode(self, modality, items):
+        slots = [self.world.label(i) for i in items]
+        if modality == "image":
+            slots = [self.lands.get(c, c) for c in slots]
+        return torch.nn.functional.one_hot(torch.tensor(slots), self.dim).float()
+
+
+def test_per_concept_names_where_each_events_sounds_land_and_linked_reads_the_text():
+    from mcrgraph_mini.crossing import linked, per_concept
+
+    world = bundled()
+    names = [c.name for c in world.concepts]
+    login, logout = names.index("login chime"), names.index("logout chime")
+    # logout's images sit on login's slot: logout's sounds find none of their own, login's sounds tie
+    # between login's and logout's images (R@1 0 or 1, by gallery order); every other event is found
+    got = per_concept(ItemsByConcept("moved", {logout: login}), "event sounds vs emoji")
+    assert len(got) == 19 and got[logout][0] == 0.0
+    assert all(got[c] == (1.0, c) for c in got if c not in (login, logout))
+    concepts = np.array(sorted(got))
+    assert linked(ByConcept("linked"), concepts, world).all() and not linked(ByConcept("shifted", 1), concepts, world).any()
