@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import mcrgraph
 from mcrgraph.cli import cli
 from mcrgraph.errors import DataError
-from mcrgraph_mini.report import image_text
+from mcrgraph_mini.report import ORACLES, SHARE, image_text
 from mcrgraph_mini.evaluate import audio_image
 from mcrgraph_mini.world import bundled
 
@@ -127,14 +127,14 @@ def test_eval_mini_quick_writes_json_markdown_and_png(tmp_path):
     assert written["machine"]["precision"] == "bf16" and written["title"].endswith(", precision bf16")
     data = written["results"]
     rows = data["audio_image"]
-    assert {"C-MCR, full", "Ex-MCR, full", "paired oracle (trained with audio-image pairs)"} <= set(rows)
+    assert {"C-MCR, full", "Ex-MCR, full", *ORACLES} <= set(rows)
     for row in rows.values():
         for m in row.values():
             assert 0.0 <= m["R@1"] <= 1.0 and 0.0 <= m["mAP"] <= 1.0
     assert data["image_text"]["Ex-MCR, full"] == data["image_text"]["mini-clip alone"]
     assert set(data["audio_3d"]) and set(data["encoders"]) == {"mini-clip", "mini-clap", "mini-ulip"}
     md = (out / "results.md").read_text()
-    assert "paired oracle" in md and "audio->3d (multi-hop)" in md
+    assert "paired oracle, preset mcrgraph" in md and SHARE in md and "audio->3d (multi-hop)" in md
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -171,3 +171,26 @@ def retention(space: mcrgraph.MCR, world: World | None = None, only: np.ndarray 
             out["3d->image retention (mini-ulip)"] = measure(
                 space, parent, "3d", "image", world.ids("heldout", "3d"), pl, img_ids, il[keep])
     return out
+
+
+def caption_link(space: mcrgraph.MCR, world: World | None = None, only: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """Per audio group, the text link an audio->image crossing through text needs (issue 25 item
+    4): each group concept's first sound caption ranked among the group concepts' first image
+    captions, in ``space``'s text (R@1 "sound caption -> image caption"), and the same sound
+    captions ranked among the group's held-out images ("sound caption -> image")."""
+    from .world import bundled
+
+    world = world or bundled()
+    _, a_lab = world.arrays("heldout", "audio")
+    _, i_lab = world.arrays("heldout", "image")
+    ei = mcrgraph.embed(space, "image", world.ids("heldout", "image")) if "image" in space.modalities else None
+    out = {}
+    for group, mask in _restricted(audio_groups(world), a_lab, only).items():
+        concepts = np.unique(a_lab[mask])
+        sound = mcrgraph.embed(space, "text", first_captions(world, "audio_captions", concepts))
+        picture = mcrgraph.embed(space, "text", first_captions(world, "image_captions", concepts))
+        out[group] = {"sound caption -> image caption R@1": retrieval(sound @ picture.T, concepts, concepts, ks=(1,))["r1"]}
+        keep = np.isin(i_lab, concepts)
+        if ei is not None and keep.any():
+            out[group]["sound caption -> image R@1"] = retrieval(sound @ ei[torch.from_numpy(keep)].T, concepts, i_lab[keep], ks=(1,))["r1"]
+    return out

@@ -1,6 +1,10 @@
 """The paired oracle: C-MCR's projectors trained WITH audio-image pairs (held-out concepts'
 memories matched by concept label) as well as the captions. It is the upper bound a connector
-trained without pairs is measured against; no user-facing connector is built this way."""
+trained without pairs is measured against; no user-facing connector is built this way.
+Trained with a row's own preset (issue 25), so each row is compared with a ceiling that uses
+the same techniques: bridging then reads out over the captions alone (the via items of the
+connector it bounds, not the paired images and sounds) with each caption's reach measured on
+the memories, as ``mcrgraph.connect`` does."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +15,7 @@ from mcrgraph.version import __version__
 from mcrgraph.store.card import ConnectorCard, SpaceRef
 from mcrgraph.spaces.connected import ConnectedMCR
 from mcrgraph.methods import TrainingData, cmcr
+from mcrgraph.methods.inputs import bridge_items
 
 from .world import World, bundled
 
@@ -26,24 +31,29 @@ def concept_pairs(a_lab: np.ndarray, b_lab: np.ndarray, per_concept: int, seed: 
     return np.concatenate(ia), np.concatenate(ib)
 
 
-def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 20, **options) -> ConnectedMCR:
-    """mini-clip + mini-clap joined by C-MCR heads trained on captions and audio-image pairs."""
+def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 20, captions: list[str] | None = None,
+                  **options) -> ConnectedMCR:
+    """mini-clip + mini-clap joined by C-MCR heads trained on captions (default: the world's) and
+    audio-image pairs."""
     world = world or bundled()
     clip, clap = mcrgraph.get_mcr("mini-clip"), mcrgraph.get_mcr("mini-clap")
-    captions = world.captions()
+    captions = captions or world.captions()
     _, i_lab = world.arrays("memory", "image")
     _, a_lab = world.arrays("memory", "audio")
     ii, ia = concept_pairs(i_lab, a_lab, per_concept, seed)
-    images = mcrgraph.embed(clip, "image", world.ids("memory", "image"))[torch.from_numpy(ii)]
-    audio = mcrgraph.embed(clap, "audio", world.ids("memory", "audio"))[torch.from_numpy(ia)]
+    memory_i = mcrgraph.embed(clip, "image", world.ids("memory", "image"))
+    memory_a = mcrgraph.embed(clap, "audio", world.ids("memory", "audio"))
+    text_a, text_b = mcrgraph.embed(clip, "text", captions), mcrgraph.embed(clap, "text", captions)
     data = TrainingData(
-        via_a=torch.cat([mcrgraph.embed(clip, "text", captions), images]),
-        via_b=torch.cat([mcrgraph.embed(clap, "text", captions), audio]),
+        via_a=torch.cat([text_a, memory_i[torch.from_numpy(ii)]]),
+        via_b=torch.cat([text_b, memory_a[torch.from_numpy(ia)]]),
     )
     cfg = cmcr.Config(seed=seed, **options)
     trained = cmcr.train(data, cfg)
+    # training stored the captions AND the paired items as bridging's keys (and no reach: no memories)
+    trained.tensors.update({**bridge_items(cfg, text_a, "a", memory_i), **bridge_items(cfg, text_b, "b", memory_a)})
     card = ConnectorCard(
-        name="paired-oracle", method=cmcr.NAME, via="text",
+        name=f"paired-oracle-{cfg.preset}", method=cmcr.NAME, via="text",
         spaces=[SpaceRef(name=s.name, dim=s.dim, modalities=list(s.modalities), fingerprint=s.fingerprint()) for s in (clip, clap)],
         modalities=["image", "text", "audio"], dim=trained.dim, config=cfg.model_dump(), metrics=trained.metrics,
         weights_sha256="not stored", mcrgraph_version=__version__, origin="paired oracle (trained with audio-image pairs)",

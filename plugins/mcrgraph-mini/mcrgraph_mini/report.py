@@ -17,7 +17,7 @@ from mcrgraph.methods.common import PRECISIONS
 from mcrgraph.ranking.metrics import retrieval
 from mcrgraph.store.disk import atomic_write_bytes
 
-from .evaluate import audio_3d, audio_image, first_captions, in_space, retention
+from .evaluate import audio_3d, audio_image, caption_link, first_captions, in_space, retention
 from .oracle import paired_oracle
 from .world import World, bundled
 
@@ -60,7 +60,10 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0, cross_reach=10),
     "Ex-MCR, preset mcrgraph + cross readout 1.0, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10),
 }
-ORACLE = "paired oracle (trained with audio-image pairs)"
+#: the paired oracle's rows: the same C-MCR heads trained WITH audio-image pairs, under each preset
+#: (issue 25: a row is compared with the oracle of its own preset, so the ceiling uses the same techniques)
+ORACLES = {"paired oracle, preset paper": "paper", "paired oracle, preset mcrgraph": "mcrgraph"}
+SHARE = "share of the oracle (same preset)"
 #: C-MCR rows that also run the multi-hop path: both hops trained with the row's options
 MULTI_HOP = ("C-MCR, full", "C-MCR, full + centring", "C-MCR, full + via noise 0.13 (C3)", "C-MCR, full + bridging 0.7 (τ 0.05)",
              "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, full + per-modality BN statistics",
@@ -131,10 +134,11 @@ def draw_gap(spaces: dict[str, mcrgraph.MCR], path: str | Path) -> None:
     draw_embeddings(panels, path, title="mini world: audio and image embeddings of held-out digits (PCA per panel)")
 
 
-def held_out_vocabulary(world: World) -> tuple[list[str], np.ndarray]:
+def held_out_vocabulary(world: World, captions: list[str] | None = None) -> tuple[list[str], np.ndarray]:
     """The held-out-vocabulary split (issue 25): every other concept with held-out audio (by id)
     is a test concept that no via caption names (its own captions and any caption holding its
-    name as a whole word, a letter's as "letter x", are dropped). Returns (the captions kept, the test concepts)."""
+    name as a whole word, a letter's as "letter x", are dropped from ``captions``, default the
+    world's). Returns (the captions kept, the test concepts)."""
     import re
 
     _, a_lab = world.arrays("heldout", "audio")
@@ -144,35 +148,43 @@ def held_out_vocabulary(world: World) -> tuple[list[str], np.ndarray]:
 
     words = [naming(world.concepts[c].name) for c in unnamed]
     own = {t for c in unnamed for t in (*world.concepts[c].image_captions, *world.concepts[c].audio_captions)}
-    return [t for t in world.captions() if t not in own and not any(w.search(t) for w in words)], unnamed
+    own.update(world.joined_captions(unnamed))
+    return [t for t in (captions or world.captions()) if t not in own and not any(w.search(t) for w in words)], unnamed
+
+
+CAPTIONS = ("own", "joined")  # the via captions: the concepts' own, or also ones naming picture and sound at once
 
 
 def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tuple[str, ...] = (),
-        precision: str = "fp32", rows: tuple[str, ...] | None = None, vocabulary: str = "all") -> dict:
+        precision: str = "fp32", rows: tuple[str, ...] | None = None, vocabulary: str = "all", captions: str = "own") -> dict:
     """Every measurement; with ``keep``, also the first seed's spaces of those rows under "spaces".
     ``precision``: the training steps' compute type, for every trained row and the oracle.
-    ``rows``: only these rows (names of VARIANTS, or ORACLE). ``vocabulary="held-out"``: the via
-    captions never name half of the test concepts, and only those concepts are queried."""
+    ``rows``: only these rows (names of VARIANTS or ORACLES). ``vocabulary="held-out"``: the via
+    captions never name half of the test concepts, and only those concepts are queried.
+    ``captions="joined"``: the via captions also hold ``World.joined_captions`` (the oracles too)."""
     clip = mcrgraph.get_mcr("mini-clip")
     world = bundled()
     data: dict = {}
-    only = None
+    only, via = None, world.captions() + (world.joined_captions() if captions == "joined" else [])
     if vocabulary == "held-out":
-        captions, only = held_out_vocabulary(world)
-        data = dict(items=captions, memories={"image": world.ids("memory", "image"), "audio": world.ids("memory", "audio")})
+        via, only = held_out_vocabulary(world, via)
+    if vocabulary == "held-out" or captions != "own":
+        data = dict(items=via, memories={"image": world.ids("memory", "image"), "audio": world.ids("memory", "audio")})
     results: dict = {"encoders": {n: in_space(n, mcrgraph.get_mcr(n), bundled()) for n in ("mini-clip", "mini-clap", "mini-ulip")},
                      "audio_image": {}, "image_text": {"mini-clip alone": image_text(clip)}, "seconds": {},
-                     "retention": {}, "audio_3d": {}}
+                     "retention": {}, "audio_3d": {},
+                     "caption_link": {f"{n} alone": caption_link(mcrgraph.get_mcr(n), only=only) for n in ("mini-clip", "mini-clap")}}
     kept = {}
     variants = {k: v for k, v in VARIANTS.items() if (not quick or k in QUICK) and (rows is None or k in rows)}
     for row, options in variants.items():
-        start, runs, texts, kept_by, hops, hop_kept = time.time(), [], [], [], [], []
+        start, runs, texts, kept_by, hops, hop_kept, links = time.time(), [], [], [], [], [], []
         for s in seeds:
             space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress,
                                      precision=precision, **{**data, **options})
             runs.append(audio_image(space, only=only))
             texts.append(image_text(space))
             kept_by.append(retention(space, only=only))
+            links.append(caption_link(space, only=only))
             if row in keep and row not in kept:
                 kept[row] = space
             if row in MULTI_HOP and only is None:  # the second hop with the same options
@@ -183,18 +195,44 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
         results["audio_image"][row] = _mean(runs)
         results["image_text"][row] = float(np.mean(texts))
         results["retention"][row] = {title: _mean([k[title] for k in kept_by]) for title in kept_by[0]}
+        results["caption_link"][row] = _mean(links)
         if hops:
             results["audio_3d"][f"{HOP}, {row}"] = _mean(hops)
             results["retention"][f"{HOP}, {row}"] = {title: _mean([k[title] for k in hop_kept]) for title in hop_kept[0]}
         results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
-    if rows is not None and ORACLE not in rows:
-        return results, kept
-    start = time.time()
-    oracles = [paired_oracle(seed=s, precision=precision, preset="paper") for s in seeds]  # pinned to the published heads
-    results["audio_image"][ORACLE] = _mean([audio_image(o) for o in oracles])
-    results["image_text"]["paired oracle (trained with audio-image pairs)"] = float(np.mean([image_text(o) for o in oracles]))
-    results["seconds"]["paired oracle (trained with audio-image pairs)"] = round((time.time() - start) / len(seeds), 1)
+    for row, preset in ORACLES.items():
+        if rows is not None and row not in rows:
+            continue
+        start, runs, texts, kept_by, links = time.time(), [], [], [], []
+        for s in seeds:  # one oracle at a time: each holds its own copy of the captions' bridging keys
+            oracle = paired_oracle(seed=s, precision=precision, preset=preset, captions=via)  # the rows' via captions
+            runs.append(audio_image(oracle, only=only))
+            texts.append(image_text(oracle))
+            kept_by.append(retention(oracle, only=only))
+            links.append(caption_link(oracle, only=only))
+        results["audio_image"][row] = _mean(runs)
+        results["image_text"][row] = float(np.mean(texts))
+        results["retention"][row] = {title: _mean([k[title] for k in kept_by]) for title in kept_by[0]}
+        results["caption_link"][row] = _mean(links)
+        results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
     return results, kept
+
+
+def preset_of(row: str) -> str:
+    """The preset a row was trained with (an oracle's own; a row that names none: the default)."""
+    from mcrgraph.methods.inputs import InputConfig
+
+    if row in ORACLES:
+        return ORACLES[row]
+    return VARIANTS[row].get("preset", InputConfig.model_fields["preset"].default)
+
+
+def share_of_oracle(group_rows: dict[str, dict]) -> dict[str, float]:
+    """Per row of one audio->image group, its R@1 over the R@1 of the paired oracle trained with the
+    row's own preset; rows whose oracle was not run (or scored 0) get none."""
+    ceiling = {preset: group_rows[row]["R@1"] for row, preset in ORACLES.items() if row in group_rows}
+    return {row: m["R@1"] / ceiling[preset_of(row)] for row, m in group_rows.items()
+            if row not in ORACLES and ceiling.get(preset_of(row))}
 
 
 def _by_group(table: dict) -> dict[str, dict[str, dict]]:
@@ -215,7 +253,9 @@ def tables(results: dict) -> dict[str, dict[str, dict]]:
     """Every result as ``{title: {row: {column: value}}}``."""
     out = {}
     for group, rows in _by_group(results["audio_image"]).items():
-        out[f"audio->image, {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
+        share = share_of_oracle(rows)
+        out[f"audio->image, {group}"] = {"chance": _chance_row(rows)} | {
+            v: {k: x for k, x in m.items() if k != "chance R@1"} | ({SHARE: share[v]} if v in share else {}) for v, m in rows.items()}
     for group, rows in _by_group(results["audio_3d"]).items():
         out[f"audio->3d (multi-hop), {group}"] = {"chance": _chance_row(rows)} | {v: {k: x for k, x in m.items() if k != "chance R@1"} for v, m in rows.items()}
     by_title: dict = {}
@@ -224,6 +264,8 @@ def tables(results: dict) -> dict[str, dict[str, dict]]:
             for group, m in groups.items():
                 by_title.setdefault(f"{title}, {group}", {})[variant] = m
     out.update(by_title)
+    for group, rows in _by_group(results.get("caption_link", {})).items():  # the text link audio->image crosses
+        out[f"sound caption -> image caption (first of each; the link an audio->image crossing needs), {group}"] = rows
     out["mini-clip's image->text R@1 inside each space"] = {k: {"R@1": v} for k, v in results["image_text"].items()}
     for name, m in results["encoders"].items():
         out[f"{name} on its own (held-out, in-space)"] = {k: {"value": v} for k, v in m.items()}
@@ -243,18 +285,21 @@ def markdown(all_tables: dict, title: str, machine: dict) -> str:
 
 @click.command("mini")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds; every trained row is a mean over them.")
-@click.option("--quick", is_flag=True, help="Only chance, no connection, C-MCR (text-only, full), Ex-MCR full, the oracle and multi-hop.")
+@click.option("--quick", is_flag=True, help="Only chance, no connection, C-MCR (text-only, full, default), Ex-MCR (full, default), both oracles and multi-hop.")
 @click.option("--out", type=click.Path(file_okay=False), help="Also write results.json and results.md to this folder.")
 @click.option("--png", type=click.Path(dir_okay=False), help="Also draw held-out digit audio and images in 2-D before and after connection.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Compute type of every training step (torch.autocast), to see what mixed precision costs in quality.")
-@click.option("--rows", "row_names", help="Rows to run, separated by semicolons (names as printed; the oracle is "
-              f"{ORACLE!r}); default: every row.")
+@click.option("--rows", "row_names", help="Rows to run, separated by semicolons (names as printed; the oracles are "
+              f"{' and '.join(map(repr, ORACLES))}); default: every row.")
 @click.option("--vocabulary", type=click.Choice(["all", "held-out"]), default="all", show_default=True,
               help="held-out: the via captions never name half of the test concepts (every other one with held-out "
                    "audio), and only those concepts are queried.")
+@click.option("--captions", type=click.Choice(CAPTIONS), default="own", show_default=True,
+              help="joined: the via captions (of every row and the oracles) also hold captions naming a concept's "
+                   "picture and its sound at once, e.g. 'a picture of an open padlock and a login chime'.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars while training.")
-def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary):
+def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary, captions):
     """Held-out retrieval in the bundled mini world: audio<->image (real-voice digits, all
     real-voice words, festival voices, event sounds vs emoji) for chance, no connection,
     C-MCR and Ex-MCR with ablations, and the paired oracle (the same heads trained WITH
@@ -270,15 +315,16 @@ def eval_mini(seeds, quick, out, png, progress, precision, row_names, vocabulary
     rows = None
     if row_names:
         rows = tuple(r.strip() for r in row_names.split(";") if r.strip())  # row names hold commas
-        unknown = [r for r in rows if r not in VARIANTS and r != ORACLE]
+        unknown = [r for r in rows if r not in VARIANTS and r not in ORACLES]
         if unknown:
-            raise click.BadParameter(f"unknown rows {unknown}; rows are: {', '.join([*VARIANTS, ORACLE])}", param_hint="--rows")
+            raise click.BadParameter(f"unknown rows {unknown}; rows are: {'; '.join([*VARIANTS, *ORACLES])}", param_hint="--rows")
     results, spaces = run(seed_list, quick=quick, progress=progress, keep=GAP_PANELS if png else (), precision=precision,
-                          rows=rows, vocabulary=vocabulary)
+                          rows=rows, vocabulary=vocabulary, captions=captions)
     machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
                "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1), "precision": precision}
     title = f"mcrgraph eval mini, seeds {','.join(map(str, seed_list))}" + ("" if precision == "fp32" else f", precision {precision}") \
-        + ("" if vocabulary == "all" else ", held-out vocabulary (queries: concepts no via caption names)")
+        + ("" if vocabulary == "all" else ", held-out vocabulary (queries: concepts no via caption names)") \
+        + ("" if captions == "own" else ", via captions also naming picture and sound at once (--captions joined)")
     if out:  # the measurements first: a long run is not lost to a failure below
         Path(out).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(out) / "results.json", json.dumps({"title": title, "machine": machine, "results": results}, indent=2).encode())

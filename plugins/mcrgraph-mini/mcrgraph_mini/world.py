@@ -65,6 +65,16 @@ class World:
         seen = dict.fromkeys(t for c in self.concepts for t in (*c.image_captions, *c.audio_captions))
         return list(seen)
 
+    def joined_captions(self, concepts=None) -> list[str]:
+        """Captions that name a concept's picture and its sound at once ("a picture of an open
+        padlock and a login chime"): each concept's k-th image caption joined with its k-th sound
+        caption, for concepts with both. Opt-in via items for ``mcrgraph eval mini --captions
+        joined`` (issue 25 item 4): an event's own captions describe the picture or the sound,
+        never both, so nothing in the text links the two."""
+        chosen = self.concepts if concepts is None else [self.concepts[i] for i in concepts]
+        return [f"{c.image_captions[k]} and {c.audio_captions[k]}" for c in chosen
+                for k in range(min(len(c.image_captions), len(c.audio_captions)))]
+
     def lookup(self, modality: str, item: str) -> np.ndarray:
         m = ITEM_RE.match(item)
         if not m or m.group(2) != modality:
