@@ -19,11 +19,12 @@ def _world(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     concepts = F.normalize(torch.randn(CONCEPTS, LATENT, generator=g), dim=1)
 
-    def items(n):
-        return F.normalize(concepts.repeat(n, 1) + 0.25 * torch.randn(n * CONCEPTS, LATENT, generator=g), dim=1)
+    def items(n, of=concepts):
+        return F.normalize(of.repeat(n, 1) + 0.25 * torch.randn(n * len(of), LATENT, generator=g), dim=1)
 
     rotations = [torch.linalg.qr(torch.randn(LATENT, LATENT, generator=g))[0] for _ in range(2)]
-    return items(VIA), (items(MEMORY), items(MEMORY)), rotations, g
+    # the via items name two thirds of the concepts: the rest only the memories hold
+    return items(VIA, concepts[: 2 * CONCEPTS // 3]), (items(MEMORY), items(MEMORY)), rotations, g
 
 
 def _views(connector) -> selection.Views:
@@ -48,6 +49,7 @@ def test_the_true_connector_scores_above_a_random_one():
     # an orthogonal map keeps every neighbourhood and every nearest via item exactly
     assert selection.knowledge_kept(truth) == 1.0 and selection.crossing_kept(truth) == 1.0
     assert 0.0 <= selection.soft_neighbourhood_density(random) <= 1.0
+    assert 0 < int(selection.uncovered(truth.via[0], truth.memory[0]).sum()) < len(truth.memory[0])
 
 
 def test_a_connector_that_swaps_concepts_loses_the_pseudo_labels():

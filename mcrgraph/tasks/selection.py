@@ -175,6 +175,45 @@ def via_alignment(v: Views, rows: torch.Tensor | None = None) -> float:
     return float(((a @ b.T).argmax(1) == target).float().mean() + ((b @ a.T).argmax(1) == target).float().mean()) / 2
 
 
+def via_round_trip(v: Views, k: int = K) -> float:
+    """Via item t -> its nearest memory item on side s in parent s -> that item's nearest memory
+    item of the other side in the connected space -> its nearest via item in the other parent: a
+    hit when that is among t's ``k`` nearest via items there (t included); the mean over both
+    starting sides. Only via items start, so it is blind to concepts they do not name."""
+    out = []
+    for s in (0, 1):
+        o = 1 - s
+        first = (v.via[s].float() @ v.memory[s].float().T).argmax(1)
+        there = (v.memory_c[s][first].float() @ v.memory_c[o].float().T).argmax(1)
+        back = (v.memory[o][there].float() @ v.via[o].float().T).argmax(1)
+        near = torch.cat([torch.arange(len(v.via[o])).unsqueeze(1), _knn(v.via[o].float(), k)], 1)
+        out.append(float((near == back.unsqueeze(1)).any(1).float().mean()))
+    return sum(out) / 2
+
+
+def uncovered(via: torch.Tensor, memory: torch.Tensor, k: int = K) -> torch.Tensor:
+    """Memory rows no via item reaches: among no via item's ``k`` nearest memory rows (in the
+    parent). A boolean mask; the items whose concept the via items may not name."""
+    reached = torch.zeros(len(memory), dtype=torch.bool)
+    reached[(via.float() @ memory.float().T).topk(min(k, len(memory)), dim=1).indices.flatten()] = True
+    return ~reached
+
+
+def uncovered_kept(v: Views, k: int = K) -> float:
+    """``neighbourhood_kept`` over the memory items no via item reaches (``uncovered``), averaged
+    over sides (a side with none counts 1): whether the connector leaves alone what the via items
+    cannot vouch for."""
+    out = []
+    for s in (0, 1):
+        mask = uncovered(v.via[s], v.memory[s], k)
+        if not mask.any():
+            out.append(1.0)
+            continue
+        a, b = _knn(v.memory[s].float(), k)[mask], _knn(v.memory_c[s].float(), k)[mask]
+        out.append(float((a.unsqueeze(2) == b.unsqueeze(1)).any(2).float().mean()))
+    return sum(out) / 2
+
+
 def _entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * p.clamp_min(1e-30).log()).sum(-1)
 
@@ -207,6 +246,8 @@ CRITERIA = {
     "pseudo-label agreement (via distributions)": pseudo_label_agreement,
     "pseudo-pair R@1 (all via items)": pseudo_pair_recall,
     "crossing kept (top-1 via item)": crossing_kept,
+    "via round trip": via_round_trip,
+    "uncovered kept (kNN overlap of items no via item reaches)": uncovered_kept,
     "IM (τ 0.05)": information_maximisation,
     "SND (τ 0.05)": soft_neighbourhood_density,
 }
