@@ -122,6 +122,10 @@ def one_run(world: World, config: dict, seed: int, split: bool) -> dict:
     return out
 
 
+#: criteria that are exact functions of recorded ones, filled in for runs recorded before they were added
+DERIVED = {"confidence (1 - SND, τ 0.05)": lambda c: 1.0 - c["SND (τ 0.05)"]}
+
+
 def _spread(values) -> float:
     return float(np.max(values) - np.min(values))
 
@@ -129,6 +133,10 @@ def _spread(values) -> float:
 def analyse(runs: dict, worlds, configs, seeds, labelled: str = LABELLED) -> dict:
     """Per world: each configuration's means and spreads; per criterion the rank correlations with
     the labelled metric (of the means, and per seed), and its top choice against the labelled best."""
+    for r in runs.values():
+        for name, fn in DERIVED.items():
+            if name not in r["criteria"]:
+                r["criteria"][name] = fn(r["criteria"])
     out = {}
     for w in worlds:
         table = {c: [runs[f"{w}|{c}|{s}"] for s in seeds if f"{w}|{c}|{s}" in runs] for c in configs}
@@ -176,7 +184,9 @@ def _summary(result: dict, names, what: str) -> list[str]:
 
 
 def markdown(result: dict, title: str, meta: dict, by_groups: dict | None = None) -> str:
-    lines = [f"# {title}", "", f"Machine: {meta}", "",
+    command = "python -m benchmarks.label_free_criterion " + " ".join(f"'{a}'" if " " in a or ";" in a else a for a in meta.get("argv", []))
+    lines = [f"# {title}", "", f"Command (from the project root; runs already in runs.json are not trained again): `{command}`", "",
+             f"Machine: {meta}", "",
              f"Labelled metric: held-out {LABELLED} (every held-out audio query of the world pooled; gallery: the "
              "held-out images of the queries' concepts). Spearman / Kendall: rank correlation over the configurations "
              "between the criterion's mean over seeds and the labelled metric's mean; per seed: the range of the "
@@ -235,7 +245,8 @@ def main(argv=None) -> None:
                 print(f"{key}: {runs[key]['labelled'][LABELLED]:.3f} ({runs[key]['seconds']} s)", flush=True)
     result = analyse(runs, worlds, configs, seeds)
     by_groups = analyse(runs, worlds, configs, seeds, GROUP_MEAN)
-    meta = {**machine(), "seconds": round(time.time() - start, 1), "seeds": seeds, "split": args.split}
+    meta = {**machine(), "seconds": round(time.time() - start, 1), "seeds": seeds, "split": args.split,
+            "argv": list(argv if argv is not None else __import__("sys").argv[1:])}
     title = f"Label-free criteria against held-out audio->image R@1, seeds {args.seeds}"
     write_atomic(os.path.join(args.out, "results.json"), json.dumps({"title": title, "machine": meta, "configs": {c: CONFIGS[c] for c in configs},
                                                                        "results": result, "against the mean of groups": by_groups}, indent=1))

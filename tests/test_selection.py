@@ -88,5 +88,8 @@ def test_views_embed_what_connect_had(fakes):
         selection.views(space, CAPTIONS, {"audio": memories["audio"]})
     with pytest.raises(DataError, match="exactly one"):
         selection.views(space, CAPTIONS, {"text": CAPTIONS, "audio": memories["audio"]})
+    assert selection.criterion(space, CAPTIONS, memories) == selection.CRITERIA[selection.DEFAULT](v)
+    with pytest.raises(ConfigError, match="unknown criterion"):
+        selection.criterion(space, CAPTIONS, memories, name="accuracy")
     with pytest.raises(ConfigError, match="not a connected space"):
         selection.views(fakes["fa"], CAPTIONS, memories)

@@ -239,6 +239,12 @@ def soft_neighbourhood_density(v: Views, temperature: float = 0.05) -> float:
     return sum(out) / 2
 
 
+def confidence(v: Views, temperature: float = 0.05) -> float:
+    """1 - ``soft_neighbourhood_density``: how peaked each memory item's softmax over the other
+    side's memory items is in the connected space (SND read the other way round)."""
+    return 1.0 - soft_neighbourhood_density(v, temperature)
+
+
 CRITERIA = {
     "knowledge kept (kNN overlap, memories + via)": knowledge_kept,
     "memories kept (kNN overlap)": memories_kept,
@@ -250,9 +256,26 @@ CRITERIA = {
     "uncovered kept (kNN overlap of items no via item reaches)": uncovered_kept,
     "IM (τ 0.05)": information_maximisation,
     "SND (τ 0.05)": soft_neighbourhood_density,
+    "confidence (1 - SND, τ 0.05)": confidence,
 }
 
 
 def scores(v: Views) -> dict[str, float]:
     """Every criterion of ``CRITERIA`` on one connector's views."""
     return {name: fn(v) for name, fn in CRITERIA.items()}
+
+
+#: the criterion ``criterion`` uses unless told: the one with the highest lowest rank agreement
+#: over the five worlds of docs/results/label-free-criterion (below 0.7 on some world: not reliable)
+DEFAULT = "confidence (1 - SND, τ 0.05)"
+
+
+def criterion(space: MCR, items: Sequence[Any], memories: Mapping[str, Sequence[Any]], name: str = DEFAULT) -> float:
+    """A label-free score of the connected ``space`` (higher is better), from the via ``items`` and
+    the unpaired ``memories`` (``{modality: items}``, one per parent) it was trained on: the
+    criterion ``name`` of ``CRITERIA``. What it is worth for choosing a configuration is measured,
+    world by world, in docs/results/label-free-criterion; no criterion agreed with the labelled
+    metric on every world, so treat a score as a hint, not a choice."""
+    if name not in CRITERIA:
+        raise ConfigError(f"unknown criterion {name!r}; criteria: {'; '.join(CRITERIA)}")
+    return CRITERIA[name](views(space, items, memories))
