@@ -105,3 +105,16 @@ def test_a_reach_every_item_attains_is_plain_bridging(fakes):
     plain = _connect(preset="paper", bridge_weight=0.7)
     assert torch.allclose(wide.encode("audio", SOUNDS), plain.encode("audio", SOUNDS), atol=1e-5)
     assert "bridge_b.reach" not in plain._tensors
+
+
+def test_each_method_takes_its_own_measured_reach_under_the_preset():
+    """Preset mcrgraph: C-MCR bridges with reach 30, Ex-MCR keeps reach 10 (each the winner on the mini and
+    hard worlds, docs/architecture.md "Issue 25, second session"); an explicit value and preset paper win."""
+    from mcrgraph.methods import cmcr, exmcr
+    from mcrgraph.methods.inputs import PRESETS
+
+    assert cmcr.Config().bridge_reach == PRESETS["mcrgraph"]["bridge_reach"] == 30
+    assert exmcr.Config().bridge_reach == 10
+    assert exmcr.Config().bridge_neighbours == cmcr.Config().bridge_neighbours == 10.0  # only the reach differs
+    assert exmcr.Config(bridge_reach=30).bridge_reach == 30 and exmcr.Config(preset="paper").bridge_reach == 0
+    assert cmcr.Config(preset="paper").bridge_reach == 0

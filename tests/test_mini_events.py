@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import mcrgraph
+from mcrgraph.methods import cmcr
 from mcrgraph_mini.oracle import paired_oracle
 from mcrgraph_mini.report import ORACLES, SHARE, preset_of, share_of_oracle, tables
 from mcrgraph_mini.world import bundled
@@ -70,9 +71,10 @@ def test_the_oracle_bridges_over_the_captions_alone_with_their_reach(preset, mon
     for side, space, modality in (("a", clip, "image"), ("b", clap, "audio")):
         reach = tensors[f"bridge_{side}.reach"]
         memory = mcrgraph.embed(space, modality, world.ids("memory", modality))
-        # the 10th highest similarity of each caption to the memory (preset mcrgraph's reach 10); the same
+        # the k-th highest similarity of each caption to the memory (k: the C-MCR preset's reach); the same
         # float32 dot products of unit rows summed in another order: |error| <= dim * 2^-24 < 1e-6
-        assert torch.allclose(reach, (tensors[f"bridge_{side}"] @ memory.T).topk(10, dim=1).values[:, 9], rtol=0, atol=1e-6)
+        k = cmcr.Config(preset=preset).bridge_reach
+        assert torch.allclose(reach, (tensors[f"bridge_{side}"] @ memory.T).topk(k, dim=1).values[:, k - 1], rtol=0, atol=1e-6)
 
 
 def test_joined_captions_name_one_concepts_picture_and_sound():

@@ -21,7 +21,7 @@ Preset = Literal["mcrgraph", "paper"]
 
 #: the value each technique field takes under each preset, unless set explicitly.
 #: "mcrgraph" holds the winners measured by ``mcrgraph eval mini --seeds 0,1,2`` and, since issue 25, on the
-#: hard synthetic world and the mini world's held-out vocabulary too (docs/architecture.md).
+#: hard synthetic world (one and two hops) and the mini world's held-out vocabulary too (docs/architecture.md).
 PRESETS: dict[str, dict[str, object]] = {
     "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "bridge_neighbours": 0.0, "bridge_reach": 0, "norm": "batch", "via_mix": 1.0},
     "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 30, "norm": "batch", "via_mix": 0.5},
@@ -43,10 +43,12 @@ class InputConfig(TrainConfig):
     norm: Literal["batch", "layer", "modality"] | None = Field(None, description="the heads' normalisation layers: batch (BatchNorm, statistics learned on the via modality) or layer (LayerNorm, per row); modality: BatchNorm whose statistics for each side's non-via modality are re-estimated after training from that side's memory, as the head sees it at encode time (AdaBN), and used for that modality")
 
     ABSENT_MEANS: ClassVar[dict[str, object]] = ABSENT_MEANS
+    #: a method's own values under a preset, where its measured winner differs from PRESETS'
+    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {}
 
     @model_validator(mode="after")
     def _from_preset(self):
-        for key, value in PRESETS[self.preset].items():
+        for key, value in (PRESETS[self.preset] | self.METHOD_PRESETS.get(self.preset, {})).items():
             if key in type(self).model_fields and getattr(self, key) is None:
                 setattr(self, key, value)
         return self
