@@ -46,6 +46,13 @@ def leftovers(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
+def resumed_with(etag: str, rest: bytes):
+    """A transfer cut after 100,000 bytes, a 206 answering the resume with ``rest`` under ``etag``, then honest."""
+    return sequence(honest(DATA, cut_first=100_000),
+                    lambda h: h.send(206, {"ETag": etag, "Content-Range": f"bytes 100000-{len(DATA) - 1}/{len(DATA)}"}, rest),
+                    honest(DATA))
+
+
 # -- 1. credentials stay with their origin ----------------------------------------------------
 def test_1_a_token_is_not_carried_to_another_origin(tmp_path):
     with hostile() as a, hostile() as b:
@@ -109,10 +116,7 @@ def test_2_an_over_long_206_restarts_from_zero(server, tmp_path):
 
 def test_2_a_206_of_another_version_is_not_spliced(server, tmp_path):
     other = os.urandom(len(DATA))
-    server.routes["/f.bin"] = sequence(honest(DATA, cut_first=100_000),
-                                       lambda h: h.send(206, {"ETag": '"v2"', "Content-Range": f"bytes 100000-{len(DATA) - 1}/{len(DATA)}"},
-                                                        other[100_000:]),
-                                       honest(DATA))
+    server.routes["/f.bin"] = resumed_with('"v2"', other[100_000:])
     dest = get(server, dest=tmp_path / "f.bin", sha256=SHA)
     assert dest.read_bytes() == DATA
     assert server.gets()[1].headers.get("If-Range") == '"v1"'  # asked for the rest of v1 only
@@ -237,10 +241,7 @@ def test_7_malformed_answers_are_retried_then_one_line(server, tmp_path, answer)
 # -- 10. messages ----------------------------------------------------------------------------
 def test_10_a_bad_resume_is_retried_whole_before_anyone_is_blamed(server, tmp_path):
     wrong = os.urandom(len(DATA))
-    server.routes["/f.bin"] = sequence(honest(DATA, cut_first=100_000),
-                                       lambda h: h.send(206, {"ETag": '"v1"', "Content-Range": f"bytes 100000-{len(DATA) - 1}/{len(DATA)}"},
-                                                        wrong[100_000:]),
-                                       honest(DATA))
+    server.routes["/f.bin"] = resumed_with('"v1"', wrong[100_000:])
     assert get(server, dest=tmp_path / "f.bin", sha256=SHA).read_bytes() == DATA
     server.routes["/g.bin"] = honest(wrong)  # control: a fresh transfer that is wrong is refused
     with pytest.raises(ChecksumError) as e:
