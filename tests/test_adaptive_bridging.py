@@ -108,13 +108,52 @@ def test_a_reach_every_item_attains_is_plain_bridging(fakes):
 
 
 def test_each_method_takes_its_own_measured_reach_under_the_preset():
-    """Preset mcrgraph: C-MCR bridges with reach 30, Ex-MCR keeps reach 10 (each the winner on the mini and
-    hard worlds, docs/architecture.md "Issue 25, second session"); an explicit value and preset paper win."""
+    """Preset mcrgraph: C-MCR bridges with a reach of 2.5% of each side's memory (30 of the hard world's
+    1,200; it keeps its width as a memory grows, docs/results/reach-memory-size), Ex-MCR keeps a count
+    of 10 (docs/architecture.md "Issue 25"); an explicit count wins, 0 included, and preset paper has none."""
     from mcrgraph.methods import cmcr, exmcr
-    from mcrgraph.methods.inputs import PRESETS
 
-    assert cmcr.Config().bridge_reach == PRESETS["mcrgraph"]["bridge_reach"] == 30
-    assert exmcr.Config().bridge_reach == 10
-    assert exmcr.Config().bridge_neighbours == cmcr.Config().bridge_neighbours == 10.0  # only the reach differs
-    assert exmcr.Config(bridge_reach=30).bridge_reach == 30 and exmcr.Config(preset="paper").bridge_reach == 0
-    assert cmcr.Config(preset="paper").bridge_reach == 0
+    c, e = cmcr.Config(), exmcr.Config()
+    assert (c.bridge_reach, c.bridge_reach_fraction) == (0, 0.025)
+    assert (e.bridge_reach, e.bridge_reach_fraction) == (10, 0.0)
+    assert e.bridge_neighbours == c.bridge_neighbours == 10.0  # only the reach differs
+    assert (cmcr.Config(bridge_reach=30).bridge_reach, cmcr.Config(bridge_reach=30).bridge_reach_fraction) == (30, 0.0)
+    assert cmcr.Config(bridge_reach=0).bridge_reach_fraction == 0.0  # "reach 0" means off, as before the fraction
+    assert cmcr.Config(bridge_reach_fraction=0.1).bridge_reach_fraction == 0.1
+    for cfg in (exmcr.Config(preset="paper"), cmcr.Config(preset="paper")):
+        assert (cfg.bridge_reach, cfg.bridge_reach_fraction) == (0, 0.0)
+
+
+def test_the_reach_count_follows_the_memory_size():
+    from mcrgraph.methods import cmcr
+    from mcrgraph.methods.inputs import reach_count
+
+    frac = cmcr.Config()
+    assert [reach_count(frac, torch.zeros(n, 2)) for n in (1, 20, 1200, 12000)] == [1, 1, 30, 300]  # at least 1
+    assert reach_count(frac, None) == 0 and reach_count(frac, torch.zeros(0, 2)) == 0  # no memory: no reach
+    assert reach_count(cmcr.Config(bridge_reach=30), torch.zeros(12000, 2)) == 30  # a count stays a count
+    assert reach_count(cmcr.Config(bridge_reach_fraction=0.0, bridge_reach=0), torch.zeros(12000, 2)) == 0
+
+
+def test_a_fraction_is_the_count_it_stands_for(fakes):
+    """bridge_reach_fraction f on a memory of n items stores the thresholds of bridge_reach round(f n)."""
+    as_count = _connect(preset="paper", bridge_weight=0.7, bridge_reach=3)
+    as_fraction = _connect(preset="paper", bridge_weight=0.7, bridge_reach_fraction=3 / len(SOUNDS))
+    assert torch.equal(as_fraction._tensors["bridge_b.reach"], as_count._tensors["bridge_b.reach"])
+    assert torch.equal(as_fraction.encode("audio", SOUNDS), as_count.encode("audio", SOUNDS))
+    assert as_fraction.card.config["bridge_reach_fraction"] == 3 / len(SOUNDS) and as_fraction.card.config["bridge_reach"] == 0
+
+
+def test_a_card_written_before_the_fraction_keeps_its_count(fakes):
+    """Cards store resolved fields; one from before bridge_reach_fraction existed has none, and reads as
+    its count (ABSENT_MEANS), with its stored thresholds used as they are."""
+    from mcrgraph.methods import cmcr
+    from mcrgraph.methods.common import config_of
+
+    space = _connect(preset="mcrgraph", bridge_reach=3)
+    old = {k: v for k, v in space.card.config.items() if k != "bridge_reach_fraction"}
+    card = space.card.model_copy(update={"config": old})
+    cfg = config_of(card, cmcr.Config, cmcr.NAME)
+    assert (cfg.bridge_reach, cfg.bridge_reach_fraction) == (3, 0.0)
+    again = ConnectedMCR(card, None, tensors=space._tensors, parents=space.parents())
+    assert torch.equal(again.encode("audio", SOUNDS), space.encode("audio", SOUNDS))

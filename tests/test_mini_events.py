@@ -55,6 +55,7 @@ def test_the_oracle_bridges_over_the_captions_alone_with_their_reach(preset, mon
     as a connector of the same preset does (mcrgraph.methods.inputs.bridge_items). Fake
     encoders stand in for mini-clip and mini-clap (the real ones take ~25 s on the memories)."""
     from conftest import FakeMCR
+    from mcrgraph.methods.inputs import reach_count
 
     fake = {"mini-clip": FakeMCR("fake-clip", ("image", "text")), "mini-clap": FakeMCR("fake-clap", ("audio", "text"), dim=6)}
     monkeypatch.setattr(mcrgraph, "get_mcr", fake.__getitem__)
@@ -71,9 +72,10 @@ def test_the_oracle_bridges_over_the_captions_alone_with_their_reach(preset, mon
     for side, space, modality in (("a", clip, "image"), ("b", clap, "audio")):
         reach = tensors[f"bridge_{side}.reach"]
         memory = mcrgraph.embed(space, modality, world.ids("memory", modality))
-        # the k-th highest similarity of each caption to the memory (k: the C-MCR preset's reach); the same
-        # float32 dot products of unit rows summed in another order: |error| <= dim * 2^-24 < 1e-6
-        k = cmcr.Config(preset=preset).bridge_reach
+        # the k-th highest similarity of each caption to the memory (k: the C-MCR preset's reach on this memory's
+        # size); the same float32 dot products of unit rows summed in another order: |error| <= dim * 2^-24 < 1e-6
+        k = reach_count(cmcr.Config(preset=preset), memory)
+        assert k == round(0.025 * len(memory))
         assert torch.allclose(reach, (tensors[f"bridge_{side}"] @ memory.T).topk(k, dim=1).values[:, k - 1], rtol=0, atol=1e-6)
 
 

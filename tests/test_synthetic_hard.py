@@ -36,6 +36,23 @@ def test_items_and_splits_are_apart():
     assert not (groups["named in via"] & groups["not in via"]).any()
 
 
+def test_a_bigger_memory_keeps_the_base_world_and_adds_no_hidden_pairs():
+    """`eval hard --memory N`: N instances of each concept in each modality's memory; the first three are the
+    base world's, and no instance is shared with another modality's memory (a shared instance shares its offset:
+    a pair nobody gave), the via items or the held-out items."""
+    assert hw.memory_items("audio") == hw.memory_items("audio", hw.MEMORY_PER_CONCEPT)
+    big = {m: hw.memory_items(m, 30) for m in ("image", "audio", "3d")}
+    assert all(len(v) == 30 * hw.CONCEPTS == len(set(v)) for v in big.values())
+    assert set(hw.memory_items("audio")) <= set(big["audio"]) and len(hw.memory_items("audio", 1)) == hw.CONCEPTS
+    instances = {m: {hw.parse_item(i)[1] for i in v} for m, v in big.items()}
+    others = {hw.parse_item(i)[1] for i in hw.via_items("text", "all") + hw.via_items("image", "all")
+              + [i for m in ("audio", "image", "3d", "text") for i in hw.held_out(m)[0]]}
+    assert not instances["image"] & instances["audio"] and not instances["audio"] & instances["3d"] and not instances["image"] & instances["3d"]
+    assert not set().union(*instances.values()) & others
+    with pytest.raises(DataError, match="at least 1"):
+        hw.memory_items("audio", 0)
+
+
 def test_encoding_is_deterministic_unit_and_shares_instances(hard):
     clip = hard["hard-clip"]
     items = ["c3#100", "c3#101", "c250#7"]
@@ -90,5 +107,7 @@ def test_eval_hard_runs_rows_per_world_and_group(hard, monkeypatch, tmp_path):
     assert "### audio->image R@1, coverage few" in text and f"### {he.HOP}, coverage few" in text
     chance_row = text.split(f"### {he.HOP}")[1].split("| chance | ")[1].split("\n")[0]
     assert [float(v) for v in chance_row.strip(" |").split(" | ")] == pytest.approx(list(he.chance_3d("few", list(cell_groups)).values()), abs=5e-4)
+    bigger = CliRunner().invoke(he.eval_hard, ["--seeds", "0", "--coverage", "few", "--memory", "4", "--rows", "C-MCR, quick"])
+    assert bigger.exit_code == 0 and "memory 4 per concept (1600 items a modality)" in " ".join(bigger.output.split()), bigger.output
     bad = CliRunner().invoke(he.eval_hard, ["--coverage", "most"])
     assert bad.exit_code == 2 and "coverages are some of" in bad.output

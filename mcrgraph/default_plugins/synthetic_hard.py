@@ -56,6 +56,8 @@ _SEED = 20261225
 SPACES = {"hard-clip": (("image", "text"), 64), "hard-clap": (("audio", "text"), 48), "hard-ulip": (("3d", "image"), 40)}
 VIA_INSTANCES = range(0, 5)  # captions (and via images) of each covered concept
 MEMORY_INSTANCES = {"image": range(10, 13), "audio": range(20, 23), "3d": range(30, 33)}
+MEMORY_PER_CONCEPT = 3  # the world's memory size; `eval hard --memory N` grows it (a real memory is far larger)
+EXTRA_MEMORY = {"image": 1000, "audio": 2000, "3d": 3000}  # where instances past the third start, apart per modality
 HELD_OUT_INSTANCES = range(100, 105)  # one instance seen in every modality: image, audio, 3d
 HELD_OUT_CAPTION = 200  # the gallery caption of each test concept (never a via item)
 
@@ -145,9 +147,19 @@ def via_items(modality: str, coverage: str) -> list[str]:
     return ids(concepts, VIA_INSTANCES)
 
 
-def memory_items(modality: str) -> list[str]:
-    """Unpaired memory: 3 instances of every concept, shuffled."""
-    items = ids(range(CONCEPTS), MEMORY_INSTANCES[modality])
+def memory_instances(modality: str, per_concept: int = MEMORY_PER_CONCEPT) -> list[int]:
+    """The instances a modality's memory holds of each concept: the three of the base world,
+    then instances of a block no other modality's memory, via or held-out items use (so a bigger
+    memory adds no hidden pairs: a shared instance shares its offset across modalities)."""
+    if per_concept < 1:
+        raise DataError(f"the hard world's memory holds at least 1 instance of each concept, got {per_concept}")
+    first = list(MEMORY_INSTANCES[modality])
+    return first[:per_concept] + list(range(EXTRA_MEMORY[modality], EXTRA_MEMORY[modality] + per_concept - len(first)))
+
+
+def memory_items(modality: str, per_concept: int = MEMORY_PER_CONCEPT) -> list[str]:
+    """Unpaired memory: ``per_concept`` instances of every concept (3 by default), shuffled."""
+    items = ids(range(CONCEPTS), memory_instances(modality, per_concept))
     return [items[i] for i in _rng("memory", modality).permutation(len(items))]
 
 

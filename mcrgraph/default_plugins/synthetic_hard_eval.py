@@ -35,7 +35,8 @@ ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", **BEFORE),
     "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10),
     "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0),
-    "C-MCR, preset mcrgraph (default: 10 neighbours, reach 30)": dict(method="c-mcr", preset="mcrgraph"),
+    "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=30),
+    "C-MCR, preset mcrgraph (default: 10 neighbours, reach 2.5% of the memory)": dict(method="c-mcr", preset="mcrgraph"),
     "Ex-MCR, preset paper": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, paper + bridging 0.7, 10 neighbours": dict(method="ex-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
@@ -52,17 +53,18 @@ METRICS = ("audio->image R@1", "audio->text retention (hard-clap)", "image->text
 HOP = "audio->3d R@1 (two hops: + hard-ulip via image)"  # C-MCR rows only, as in `eval mini`
 
 
-def connect(coverage: str, seed: int, **options) -> mcrgraph.MCR:
-    """hard-clip + hard-clap via the captions ``coverage`` allows, with unpaired image and audio memories."""
+def connect(coverage: str, seed: int, memory: int = hw.MEMORY_PER_CONCEPT, **options) -> mcrgraph.MCR:
+    """hard-clip + hard-clap via the captions ``coverage`` allows, with unpaired image and audio
+    memories of ``memory`` instances per concept."""
     return mcrgraph.connect("hard-clip", "hard-clap", via="text", items=hw.via_items("text", coverage),
-                            memories={"image": hw.memory_items("image"), "audio": hw.memory_items("audio")},
+                            memories={"image": hw.memory_items("image", memory), "audio": hw.memory_items("audio", memory)},
                             save=False, seed=seed, **options)
 
 
-def second_hop(space: mcrgraph.MCR, coverage: str, seed: int, **options) -> mcrgraph.MCR:
+def second_hop(space: mcrgraph.MCR, coverage: str, seed: int, memory: int = hw.MEMORY_PER_CONCEPT, **options) -> mcrgraph.MCR:
     """``space`` joined to hard-ulip via image (every concept's via images; the audio and 3d memories)."""
     return mcrgraph.connect(space, "hard-ulip", via="image", items=hw.via_items("image", coverage),
-                            memories={"audio": hw.memory_items("audio"), "3d": hw.memory_items("3d")},
+                            memories={"audio": hw.memory_items("audio", memory), "3d": hw.memory_items("3d", memory)},
                             save=False, seed=seed, **options)
 
 
@@ -118,7 +120,7 @@ def parents(coverage: str) -> dict[str, dict[str, float]]:
             "chance audio->image R@1": {g: chance(a_lab[m], i_lab[np.isin(i_lab, a_lab[m])], ks=(1,))["r1"] for g, m in a_groups.items()}}
 
 
-def run(seeds: list[int], coverages: list[str], rows: dict[str, dict], echo=None) -> dict:
+def run(seeds: list[int], coverages: list[str], rows: dict[str, dict], echo=None, memory: int = hw.MEMORY_PER_CONCEPT) -> dict:
     """``{coverage: {"parents": ..., "rows": {row: {metric: {group: {mean, spread, per seed}}}}}}``."""
     hw.enable()
     out: dict = {}
@@ -128,10 +130,10 @@ def run(seeds: list[int], coverages: list[str], rows: dict[str, dict], echo=None
             start = time.time()
             runs = []
             for s in seeds:
-                space = connect(coverage, s, **options)
+                space = connect(coverage, s, memory, **options)
                 runs.append(measure(space, coverage))
                 if options.get("method") == "c-mcr":
-                    runs[-1][HOP] = audio_3d(second_hop(space, coverage, s, **options), coverage)
+                    runs[-1][HOP] = audio_3d(second_hop(space, coverage, s, memory, **options), coverage)
             world["rows"][row] = {metric: {g: _summary([r[metric][g] for r in runs]) for g in runs[0][metric]} for metric in runs[0]}
             if echo:
                 echo(f"{coverage}: {row} ({(time.time() - start) / len(seeds):.1f} s a seed)")
@@ -180,8 +182,10 @@ def _list(value: str, known, what: str, sep: str = ",") -> list[str]:
 @click.option("--coverage", default="all,half,few", show_default=True, help="Worlds: which share of the test concepts the via captions name.")
 @click.option("--rows", "row_names", help="Rows to run, separated by semicolons (default: every row); see --list.")
 @click.option("--list", "list_rows", is_flag=True, help="Print the row names and exit.")
+@click.option("--memory", type=click.IntRange(min=1), default=hw.MEMORY_PER_CONCEPT, show_default=True,
+              help="Memory items per concept and modality (400 concepts): a bigger memory, as real ones are, to see which defaults keep.")
 @click.option("--out", type=click.Path(file_okay=False), help="Also write results.json and results.md to this folder.")
-def eval_hard(seeds, coverage, row_names, list_rows, out):
+def eval_hard(seeds, coverage, row_names, list_rows, memory, out):
     """Held-out retrieval in the hard SYNTHETIC world (instance structure shared across
     modalities, per-modality non-linear distortions, nuisance factors, parents from strong to
     weak, via captions covering all / half / few test concepts): audio->image R@1 and each
@@ -197,10 +201,10 @@ def eval_hard(seeds, coverage, row_names, list_rows, out):
     coverages = _list(coverage, hw.COVERAGE, "coverages")
     rows = {k: ROWS[k] for k in _list(row_names, ROWS, "rows", sep=";")} if row_names else ROWS  # row names hold commas
     start = time.time()
-    results = run(seed_list, coverages, rows, echo=lambda s: console.print(s, markup=False))
+    results = run(seed_list, coverages, rows, echo=lambda s: console.print(s, markup=False), memory=memory)
     machine = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
                "threads": torch.get_num_threads(), "seconds": round(time.time() - start, 1)}
-    title = f"mcrgraph eval hard (SYNTHETIC), seeds {','.join(map(str, seed_list))}"
+    title = f"mcrgraph eval hard (SYNTHETIC), seeds {','.join(map(str, seed_list))}, memory {memory} per concept ({memory * hw.CONCEPTS} items a modality)"
     text = markdown(results, title, machine)
     console.print(text, markup=False)
     if out:

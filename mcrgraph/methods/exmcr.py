@@ -40,7 +40,7 @@ class Config(InputConfig):
 
     # reach 30 (C-MCR's since issue 25) lost Ex-MCR's real-voice digits on the mini world (0.233 -> 0.100) and
     # tied or lost elsewhere; reach 10 stays Ex-MCR's (docs/results/mini-default, docs/results/hard-default)
-    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {"mcrgraph": {"bridge_reach": 10}}
+    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {"mcrgraph": {"bridge_reach": 10, "bridge_reach_fraction": 0.0}}
 
     centres: list[Literal["via", "leaf", "base"]] = Field(
         ["via", "leaf", "base"], min_length=1, description="which data the pseudo-tuples are built from (leaf/base need that side's memory)")

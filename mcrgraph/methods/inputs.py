@@ -23,11 +23,11 @@ Preset = Literal["mcrgraph", "paper"]
 #: "mcrgraph" holds the winners measured by ``mcrgraph eval mini --seeds 0,1,2`` and, since issue 25, on the
 #: hard synthetic world (one and two hops) and the mini world's held-out vocabulary too (docs/architecture.md).
 PRESETS: dict[str, dict[str, object]] = {
-    "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "bridge_neighbours": 0.0, "bridge_reach": 0, "norm": "batch", "via_mix": 1.0},
-    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 30, "norm": "batch", "via_mix": 0.5},
+    "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "bridge_neighbours": 0.0, "bridge_reach": 0, "bridge_reach_fraction": 0.0, "norm": "batch", "via_mix": 1.0},
+    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 0, "bridge_reach_fraction": 0.025, "norm": "batch", "via_mix": 0.5},
 }
 #: fields added after cards were written with a preset: a card without one behaves as before
-ABSENT_MEANS: dict[str, object] = {"bridge_neighbours": 0.0, "bridge_reach": 0}
+ABSENT_MEANS: dict[str, object] = {"bridge_neighbours": 0.0, "bridge_reach": 0, "bridge_reach_fraction": 0.0}
 
 
 class InputConfig(TrainConfig):
@@ -38,7 +38,8 @@ class InputConfig(TrainConfig):
     bridge_weight: float | None = Field(None, ge=0, le=1, description="encode-time bridging: a non-via item is read out over the via items of its own space (stored with the connector) and the readout gets this weight in the blend with the item itself before the head; 0: off")
     bridge_temperature: float | None = Field(None, gt=0, description="softmax temperature of the bridging readout")
     bridge_neighbours: float | None = Field(None, ge=0, description="adaptive sharpness: each item's bridging temperature is set from its own scores so that its softmax over the via items has this many effective neighbours (exp of its entropy), whatever the space's similarity scale; 0: the fixed bridge_temperature")
-    bridge_reach: int | None = Field(None, ge=0, description="bridging by confidence: an item bridges only through the via items it is a near neighbour of, among the `bridge_reach` items of its side's memory most similar to that via item (thresholds stored with the connector); its blend weight is bridge_weight times the share of its readout on such via items, so items whose concept the via items do not name, or name with another concept's items, keep themselves. 0: off")
+    bridge_reach: int | None = Field(None, ge=0, description="bridging by confidence: an item bridges only through the via items it is a near neighbour of, among the `bridge_reach` items of its side's memory most similar to that via item (thresholds stored with the connector); its blend weight is bridge_weight times the share of its readout on such via items, so items whose concept the via items do not name, or name with another concept's items, keep themselves. 0: bridge_reach_fraction decides (off when it is 0 too)")
+    bridge_reach_fraction: float | None = Field(None, ge=0, le=1, description="bridge_reach as a fraction of each side's memory (the count is this times the memory's size, at least 1), so the neighbourhood it stands for keeps its width as a memory grows; a bridge_reach above 0 wins, and setting bridge_reach alone turns this off")
     bridge_top_k: int | None = Field(None, ge=1, description="bridging reads out over each item's top-k via items only (opt-in, for large via sets); None: all of them, exactly")
     norm: Literal["batch", "layer", "modality"] | None = Field(None, description="the heads' normalisation layers: batch (BatchNorm, statistics learned on the via modality) or layer (LayerNorm, per row); modality: BatchNorm whose statistics for each side's non-via modality are re-estimated after training from that side's memory, as the head sees it at encode time (AdaBN), and used for that modality")
 
@@ -48,6 +49,8 @@ class InputConfig(TrainConfig):
 
     @model_validator(mode="after")
     def _from_preset(self):
+        if "bridge_reach" in self.model_fields_set and "bridge_reach_fraction" not in self.model_fields_set:
+            self.bridge_reach_fraction = 0.0  # a count the user gives is the reach, 0 included (off)
         for key, value in (PRESETS[self.preset] | self.METHOD_PRESETS.get(self.preset, {})).items():
             if key in type(self).model_fields and getattr(self, key) is None:
                 setattr(self, key, value)
@@ -75,9 +78,20 @@ def bridge_items(cfg: InputConfig, via: torch.Tensor, side: str, memory: torch.T
     if not cfg.bridge_weight:
         return {}
     out = {f"bridge_{side}": via.detach().cpu().contiguous()}
-    if cfg.bridge_reach and memory is not None:
-        out[f"bridge_{side}.reach"] = reaches(via, memory, cfg.bridge_reach).cpu()
+    k = reach_count(cfg, memory)
+    if k:
+        out[f"bridge_{side}.reach"] = reaches(via, memory, k).cpu()
     return out
+
+
+def reach_count(cfg: InputConfig, memory: torch.Tensor | None) -> int:
+    """The reach one side's bridging uses: ``bridge_reach`` when above 0, else
+    ``bridge_reach_fraction`` of the memory's rows (at least 1); 0 (off) without a memory."""
+    if memory is None or not len(memory):
+        return 0
+    if cfg.bridge_reach:
+        return cfg.bridge_reach
+    return max(1, round(cfg.bridge_reach_fraction * len(memory))) if cfg.bridge_reach_fraction else 0
 
 
 def reaches(via: torch.Tensor, memory: torch.Tensor, k: int) -> torch.Tensor:
@@ -181,7 +195,7 @@ class SideInputs:
     def of(cls, cfg: InputConfig, via: str, tensors: dict[str, torch.Tensor], side: str) -> "SideInputs":
         return cls(via, tensors.get(f"centre_{side}.via"), tensors.get(f"centre_{side}.other"), tensors.get(f"bridge_{side}"),
                    cfg.bridge_weight or 0.0, cfg.bridge_temperature or 0.05, cfg.bridge_top_k, cfg.bridge_neighbours or 0.0,
-                   tensors.get(f"bridge_{side}.reach") if cfg.bridge_reach else None)
+                   tensors.get(f"bridge_{side}.reach") if cfg.bridge_reach or cfg.bridge_reach_fraction else None)
 
     def centred(self, modality: str, x: torch.Tensor) -> torch.Tensor:
         return centre_rows(x, self.centre_via if modality == self.via else self.centre_other)

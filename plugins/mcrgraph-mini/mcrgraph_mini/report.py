@@ -52,6 +52,7 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
     "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10),
     "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0),
+    "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=30),
     "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
     "Ex-MCR, preset mcrgraph with reach 30 (C-MCR's default)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=30),
     # issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item
@@ -69,7 +70,8 @@ MULTI_HOP = ("C-MCR, full", "C-MCR, full + centring", "C-MCR, full + via noise 0
              "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, full + per-modality BN statistics",
              "C-MCR, preset mcrgraph (default)", "C-MCR, preset mcrgraph + per-modality BN statistics",
              "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)", "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)",
-             "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)")
+             "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)",
+             "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)")
 HOP = "connect(connect(mini-clip, mini-clap), mini-ulip, via=image)"
 QUICK = ("no connection (untrained C-MCR heads)", "C-MCR, text-text loss only", "C-MCR, full", "C-MCR, preset mcrgraph (default)",
          "Ex-MCR, full", "Ex-MCR, preset mcrgraph (default)")
@@ -177,14 +179,11 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
     kept = {}
     variants = {k: v for k, v in VARIANTS.items() if (not quick or k in QUICK) and (rows is None or k in rows)}
     for row, options in variants.items():
-        start, runs, texts, kept_by, hops, hop_kept, links = time.time(), [], [], [], [], [], []
+        start, measured, hops, hop_kept = time.time(), [], [], []
         for s in seeds:
             space = mcrgraph.connect("mini-clip", "mini-clap", via="text", save=False, seed=s, progress=progress,
                                      precision=precision, **{**data, **options})
-            runs.append(audio_image(space, only=only))
-            texts.append(image_text(space))
-            kept_by.append(retention(space, only=only))
-            links.append(caption_link(space, only=only))
+            measured.append(_measure(space, only))
             if row in keep and row not in kept:
                 kept[row] = space
             if row in MULTI_HOP and only is None:  # the second hop with the same options
@@ -192,10 +191,7 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
                 hop = mcrgraph.connect(space, "mini-ulip", via="image", save=False, seed=s, precision=precision, **hop_opts)
                 hops.append(audio_3d(hop))
                 hop_kept.append(retention(hop))
-        results["audio_image"][row] = _mean(runs)
-        results["image_text"][row] = float(np.mean(texts))
-        results["retention"][row] = {title: _mean([k[title] for k in kept_by]) for title in kept_by[0]}
-        results["caption_link"][row] = _mean(links)
+        _record(results, row, measured)
         if hops:
             results["audio_3d"][f"{HOP}, {row}"] = _mean(hops)
             results["retention"][f"{HOP}, {row}"] = {title: _mean([k[title] for k in hop_kept]) for title in hop_kept[0]}
@@ -203,19 +199,25 @@ def run(seeds: list[int], quick: bool = False, progress: bool = False, keep: tup
     for row, preset in ORACLES.items():
         if rows is not None and row not in rows:
             continue
-        start, runs, texts, kept_by, links = time.time(), [], [], [], []
-        for s in seeds:  # one oracle at a time: each holds its own copy of the captions' bridging keys
-            oracle = paired_oracle(seed=s, precision=precision, preset=preset, captions=via)  # the rows' via captions
-            runs.append(audio_image(oracle, only=only))
-            texts.append(image_text(oracle))
-            kept_by.append(retention(oracle, only=only))
-            links.append(caption_link(oracle, only=only))
-        results["audio_image"][row] = _mean(runs)
-        results["image_text"][row] = float(np.mean(texts))
-        results["retention"][row] = {title: _mean([k[title] for k in kept_by]) for title in kept_by[0]}
-        results["caption_link"][row] = _mean(links)
+        start = time.time()
+        # one oracle at a time: each holds its own copy of the captions' bridging keys; the rows' via captions
+        _record(results, row, [_measure(paired_oracle(seed=s, precision=precision, preset=preset, captions=via), only) for s in seeds])
         results["seconds"][row] = round((time.time() - start) / len(seeds), 1)
     return results, kept
+
+
+def _measure(space: mcrgraph.MCR, only) -> dict:
+    """What every row and oracle is judged on, for one trained space."""
+    return {"audio_image": audio_image(space, only=only), "image_text": image_text(space),
+            "retention": retention(space, only=only), "caption_link": caption_link(space, only=only)}
+
+
+def _record(results: dict, row: str, measured: list[dict]) -> None:
+    """The means over seeds of ``_measure``'s values, into ``results`` under ``row``."""
+    results["audio_image"][row] = _mean([m["audio_image"] for m in measured])
+    results["image_text"][row] = float(np.mean([m["image_text"] for m in measured]))
+    results["retention"][row] = {title: _mean([m["retention"][title] for m in measured]) for title in measured[0]["retention"]}
+    results["caption_link"][row] = _mean([m["caption_link"] for m in measured])
 
 
 def preset_of(row: str) -> str:
