@@ -39,7 +39,8 @@ class Config(InputConfig):
     into it. The paper's exact values were not available to us; see docs/architecture.md."""
 
     # reach 30 (C-MCR's since issue 25) lost Ex-MCR's real-voice digits on the mini world (0.233 -> 0.100) and
-    # tied or lost elsewhere; reach 10 stays Ex-MCR's (docs/results/mini-default, docs/results/hard-default)
+    # tied or lost elsewhere; reach 10 stays Ex-MCR's (docs/results/mini-default, docs/results/hard-default). A reach
+    # scaled to the memory (C-MCR's fraction) lost its few-coverage world at 12,000 items (docs/results/reach-memory-size)
     METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {"mcrgraph": {"bridge_reach": 10, "bridge_reach_fraction": 0.0}}
 
     centres: list[Literal["via", "leaf", "base"]] = Field(
