@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
 CORE_FILES = ("pyproject.toml", "README.md", "LICENSE", "mcrgraph")  # what the core wheel is built from
-MINI_EXPRESSION = "Apache-2.0 AND CC-BY-4.0 AND CC-BY-3.0 AND CC-BY-SA-3.0 AND GPL-2.0-only AND GPL-2.0-or-later"
+MINI_EXPRESSION = "Apache-2.0 AND CC-BY-4.0 AND CC-BY-3.0 AND CC-BY-SA-3.0 AND CC-BY-SA-4.0 AND GPL-2.0-only AND GPL-2.0-or-later"
 LICENCE_TEXT = {"GPL-2.0-only": "GPL-2.0", "GPL-2.0-or-later": "GPL-2.0"}  # one text, two terms
 SKIP = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
 
@@ -86,7 +86,7 @@ def test_core_wheel_holds_only_its_own_code(wheels):
 def test_mini_wheel_holds_the_world_and_says_its_licences(wheels):
     z = wheels["mcrgraph-mini"]
     names = set(z.namelist())
-    for f in ("data/world.json", "data/memory.npz", "data/heldout.npz", "data/SOURCES.md",
+    for f in ("data/world.json", "data/memory.npz", "data/heldout.npz", "data/fsdd.npz", "data/SOURCES.md",
               "weights/mini-clip.safetensors", "weights/mini-clap.safetensors", "weights/mini-ulip.safetensors"):
         assert f"mcrgraph_mini/{f}" in names
     meta = _metadata(z)

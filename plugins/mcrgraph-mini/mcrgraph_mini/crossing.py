@@ -12,7 +12,7 @@ import torch
 
 import mcrgraph
 
-from .evaluate import audio_groups, first_captions
+from .evaluate import audio_groups, audio_items, first_captions
 from .world import World, bundled
 
 
@@ -20,11 +20,11 @@ def per_concept(space: mcrgraph.MCR, group: str, world: World | None = None) -> 
     """Per concept of an audio group: (audio->image R@1 of its sounds, the concept whose image
     its sounds rank first most often), the gallery holding the group's concepts' held-out images."""
     world = world or bundled()
-    _, a_lab = world.arrays("heldout", "audio")
+    a_ids, a_lab = audio_items(world)
     _, i_lab = world.arrays("heldout", "image")
     mask = audio_groups(world)[group]
     keep = np.isin(i_lab, np.unique(a_lab[mask]))
-    ea = mcrgraph.embed(space, "audio", world.ids("heldout", "audio", mask))
+    ea = mcrgraph.embed(space, "audio", [x for x, m in zip(a_ids, mask) if m])
     ei = mcrgraph.embed(space, "image", world.ids("heldout", "image", keep))
     top, q = i_lab[keep][(ea @ ei.T).argmax(1).numpy()], a_lab[mask]
     return {int(c): (float((top[q == c] == c).mean()), int(np.bincount(top[q == c]).argmax())) for c in np.unique(q)}

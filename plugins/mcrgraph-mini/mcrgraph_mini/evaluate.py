@@ -68,17 +68,34 @@ def in_space(name: str, towers, world: World) -> dict[str, float]:
     return {"3d->image R@1": round(r["r1"], 4), "3d->image mAP": round(r["map"], 4), "chance": round(1 / len(set(pl.tolist())), 4)}
 
 
+#: FSDD's six real speakers (data/fsdd.npz, build_fsdd.py): the issue 25 world of real voices
+REAL_VOICES = "real voices (FSDD), digits"
+
+
+def _audio_splits(world: World) -> tuple[str, ...]:
+    return ("heldout", "fsdd") if world.has("fsdd") else ("heldout",)
+
+
+def audio_items(world: World) -> tuple[list[str], np.ndarray]:
+    """Every held-out audio query: the held-out split's, then (when the world ships it) FSDD's
+    real voices; (bundled item ids, concept ids). ``audio_groups`` masks this list."""
+    splits = _audio_splits(world)
+    ids = [x for s in splits for x in world.ids(s, "audio")]
+    return ids, np.concatenate([world.arrays(s, "audio")[1] for s in splits])
+
+
 def audio_groups(world: World) -> dict[str, np.ndarray]:
-    """Held-out audio query groups: the real voice's digits and all its words, the festival
-    voices, and the event sounds."""
-    data = world.split("heldout")
-    src, lab = data["audio_source"], data["audio_concept"].astype(np.int64)
+    """Held-out audio query groups, as masks over ``audio_items``: the real voice's digits and
+    all its words, the festival voices, the event sounds, and FSDD's real voices."""
+    src = np.concatenate([world.split(s)["audio_source"].astype(str) for s in _audio_splits(world)])
+    _, lab = audio_items(world)
     kinds = np.array([c.kind for c in world.concepts])[lab]
     groups = {
         "real voice, digits": (src == "asterisk") & (kinds == "digit"),
         "real voice, all words": src == "asterisk",
-        "festival voices": np.char.startswith(src.astype(str), "festival"),
+        "festival voices": np.char.startswith(src, "festival"),
         "event sounds vs emoji": src == "event",
+        REAL_VOICES: np.char.startswith(src, "fsdd"),
     }
     return {k: v for k, v in groups.items() if v.any()}
 
@@ -100,9 +117,9 @@ def audio_image(space: mcrgraph.MCR, world: World | None = None, pins: tuple[str
 
     world = world or bundled()
     a_mod, i_mod = pins
-    _, a_lab = world.arrays("heldout", "audio")
+    a_ids, a_lab = audio_items(world)
     _, i_lab = world.arrays("heldout", "image")
-    ea = mcrgraph.embed(space, a_mod, world.ids("heldout", "audio"))
+    ea = mcrgraph.embed(space, a_mod, a_ids)
     ei = mcrgraph.embed(space, i_mod, world.ids("heldout", "image"))
     return _cross(ea, a_lab, ei, i_lab, _restricted(audio_groups(world), a_lab, only), ("audio", "image"))
 
@@ -131,9 +148,9 @@ def audio_3d(space: mcrgraph.MCR, world: World | None = None) -> dict[str, dict[
     from .world import bundled
 
     world = world or bundled()
-    _, a_lab = world.arrays("heldout", "audio")
+    a_ids, a_lab = audio_items(world)
     _, p_lab = world.arrays("heldout", "3d")
-    ea = mcrgraph.embed(space, "audio", world.ids("heldout", "audio"))
+    ea = mcrgraph.embed(space, "audio", a_ids)
     ep = mcrgraph.embed(space, "3d", world.ids("heldout", "3d"))
     groups = {k: v & np.isin(a_lab, p_lab) for k, v in audio_groups(world).items()}
     return _cross(ea, a_lab, ep, p_lab, {k: v for k, v in groups.items() if v.any()}, ("audio", "3d"))
@@ -156,12 +173,12 @@ def retention(space: mcrgraph.MCR, world: World | None = None, only: np.ndarray 
     for parent in space.parents():
         if parent.name in ("mini-clap", "mini-clip") and card.via == "text":
             m = "audio" if parent.name == "mini-clap" else "image"
-            _, lab = world.arrays("heldout", m)
+            ids, lab = audio_items(world) if m == "audio" else (world.ids("heldout", m), world.arrays("heldout", m)[1])
             concepts = sorted(set(lab.tolist()))
             groups = audio_groups(world) if m == "audio" else {f"images: {k}": kinds[lab] == k for k in sorted(set(kinds[lab]))}
             groups = _restricted(groups, lab, only)
             out[f"{m}->text retention ({parent.name})"] = measure(
-                space, parent, m, "text", world.ids("heldout", m), lab,
+                space, parent, m, "text", ids, lab,
                 first_captions(world, f"{m}_captions", concepts), concepts, groups)
         elif parent.name == "mini-ulip" and card.via == "image":
             _, pl = world.arrays("heldout", "3d")
@@ -181,7 +198,7 @@ def caption_link(space: mcrgraph.MCR, world: World | None = None, only: np.ndarr
     from .world import bundled
 
     world = world or bundled()
-    _, a_lab = world.arrays("heldout", "audio")
+    _, a_lab = audio_items(world)
     _, i_lab = world.arrays("heldout", "image")
     ei = mcrgraph.embed(space, "image", world.ids("heldout", "image")) if "image" in space.modalities else None
     out = {}

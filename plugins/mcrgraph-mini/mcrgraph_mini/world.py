@@ -15,9 +15,10 @@ import numpy as np
 from mcrgraph.errors import DataError
 
 DATA = Path(__file__).parent / "data"
-SPLITS = ("memory", "heldout")
+#: "fsdd": real voices (build_fsdd.py), audio only, shipped apart from the built splits
+SPLITS = ("memory", "heldout", "fsdd")
 ARRAY = {"image": "image", "audio": "audio", "3d": "points"}  # modality -> npz key
-ITEM_RE = re.compile(r"^mini:(memory|heldout)/(image|audio|3d)/(\d+)$")
+ITEM_RE = re.compile(rf"^mini:({'|'.join(SPLITS)})/(image|audio|3d)/(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,15 @@ class World:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
+    def has(self, split: str) -> bool:
+        return (self.folder / f"{split}.npz").exists()
+
     def arrays(self, split: str, modality: str) -> tuple[np.ndarray, np.ndarray]:
         """(inputs, concept ids) of one split and modality."""
         key = ARRAY[modality]
         data = self.split(split)
+        if key not in data:
+            raise DataError(f"the mini world's {split} split has no {modality} items")
         return data[key], data[f"{key}_concept"].astype(np.int64)
 
     def ids(self, split: str, modality: str, mask: np.ndarray | None = None) -> list[str]:
@@ -78,7 +84,7 @@ class World:
     def lookup(self, modality: str, item: str) -> np.ndarray:
         m = ITEM_RE.match(item)
         if not m or m.group(2) != modality:
-            raise DataError(f"{item!r} is not a bundled {modality} item (mini:memory/{modality}/N or mini:heldout/{modality}/N)")
+            raise DataError(f"{item!r} is not a bundled {modality} item (mini:SPLIT/{modality}/N, SPLIT one of {', '.join(SPLITS)})")
         inputs, _ = self.arrays(m.group(1), modality)
         i = int(m.group(3))
         if i >= len(inputs):
