@@ -109,13 +109,13 @@ def test_a_reach_every_item_attains_is_plain_bridging(fakes):
 
 def test_each_method_takes_its_own_measured_reach_under_the_preset():
     """Preset mcrgraph: C-MCR bridges with a reach of 2.5% of each side's memory (30 of the hard world's
-    1,200; it keeps its width as a memory grows, docs/results/reach-memory-size), Ex-MCR keeps a count
-    of 10 (docs/architecture.md "Issue 25"); an explicit count wins, 0 included, and preset paper has none."""
+    1,200; it keeps its width as a memory grows, docs/results/reach-memory-size), Ex-MCR a count of 20
+    (docs/results/fsdd-real-voices); an explicit count wins, 0 included, and preset paper has none."""
     from mcrgraph.methods import cmcr, exmcr
 
     c, e = cmcr.Config(), exmcr.Config()
     assert (c.bridge_reach, c.bridge_reach_fraction) == (0, 0.025)
-    assert (e.bridge_reach, e.bridge_reach_fraction) == (10, 0.0)
+    assert (e.bridge_reach, e.bridge_reach_fraction) == (20, 0.0)
     assert e.bridge_neighbours == c.bridge_neighbours == 10.0  # only the reach differs
     assert (cmcr.Config(bridge_reach=30).bridge_reach, cmcr.Config(bridge_reach=30).bridge_reach_fraction) == (30, 0.0)
     assert cmcr.Config(bridge_reach=0).bridge_reach_fraction == 0.0  # "reach 0" means off, as before the fraction

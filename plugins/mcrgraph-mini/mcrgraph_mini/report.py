@@ -55,6 +55,8 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=30),
     "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
     "Ex-MCR, preset mcrgraph with reach 30 (C-MCR's default)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=30),
+    "Ex-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=0),
+    "Ex-MCR, preset mcrgraph with reach 10 (its default until the real-voices world)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=10),
     # issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item
     "Ex-MCR, preset mcrgraph + cross readout 0.5 (τ1 0.01)": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5),
     "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0),
