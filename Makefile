@@ -44,7 +44,7 @@ demo: $(VENV)/.installed
 # sums are taken in another order; tolerances come from the arithmetic and must hold for both
 # (~550 s a run here, well inside CI's 90 minutes).
 test: $(VENV)/.installed system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 system-deps:
