@@ -20,36 +20,26 @@ import mcrgraph
 from mcrgraph.ranking.metrics import chance, retrieval
 from mcrgraph.store.disk import atomic_write_bytes
 from mcrgraph.tasks.fidelity import retention
+from mcrgraph.tasks.preset_rows import CMCR_PRESET_ROWS, EXMCR_CROSS_ROWS, EXMCR_PRESET_ROWS
 
 from . import synthetic_hard as hw
 
 PAPER = dict(preset="paper")
 ADAPTIVE = dict(bridge_neighbours=10.0, bridge_reach=10)  # preset mcrgraph's first issue-25 choice (reach 30 since)
-BEFORE = dict(bridge_neighbours=0.0, bridge_reach=0)  # preset mcrgraph of issue 16
 ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "C-MCR, preset paper": dict(method="c-mcr", **PAPER),
     "C-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="c-mcr", **PAPER, bridge_weight=0.7),
     "C-MCR, paper + bridging 0.7, 10 neighbours": dict(method="c-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
     "C-MCR, paper + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, **ADAPTIVE),
     "C-MCR, paper + both-sides via 0.5": dict(method="c-mcr", **PAPER, via_mix=0.5),
-    "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", **BEFORE),
-    "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10),
-    "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0),
-    "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=30),
+    **CMCR_PRESET_ROWS,
     "C-MCR, preset mcrgraph (default: 10 neighbours, reach 2.5% of the memory)": dict(method="c-mcr", preset="mcrgraph"),
     "Ex-MCR, preset paper": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, paper + bridging 0.7, 10 neighbours": dict(method="ex-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
-    "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", **BEFORE),
     "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 20)": dict(method="ex-mcr", preset="mcrgraph"),
-    "Ex-MCR, preset mcrgraph with reach 30 (C-MCR's default)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=30),
-    "Ex-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=0),
-    "Ex-MCR, preset mcrgraph with reach 10 (its default until the real-voices world)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=10),
-    # issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item
-    "Ex-MCR, preset mcrgraph + cross readout 0.5 (τ1 0.01)": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5),
-    "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0),
-    "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0, cross_reach=10),
-    "Ex-MCR, preset mcrgraph + cross readout 1.0, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10),
+    **EXMCR_PRESET_ROWS,
+    **EXMCR_CROSS_ROWS,
 }
 METRICS = ("audio->image R@1", "audio->text retention (hard-clap)", "image->text retention (hard-clip)")
 HOP = "audio->3d R@1 (two hops: + hard-ulip via image)"  # C-MCR rows only, as in `eval mini`

@@ -1,2 +1,3 @@
 """What users do with a space: classify and search, galleries kept for search, localization heat maps, retention (fidelity),
-label-free criteria for choosing a connector's configuration (selection), distributed embedding. May import: planning and everything below."""
+label-free criteria for choosing a connector's configuration (selection), distributed embedding, the rows every
+evaluation world runs (preset_rows). May import: planning and everything below."""

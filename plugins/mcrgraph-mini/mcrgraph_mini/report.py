@@ -16,6 +16,7 @@ import mcrgraph
 from mcrgraph.methods.common import PRECISIONS
 from mcrgraph.ranking.metrics import retrieval
 from mcrgraph.store.disk import atomic_write_bytes
+from mcrgraph.tasks.preset_rows import CMCR_PRESET_ROWS, EXMCR_CROSS_ROWS, EXMCR_PRESET_ROWS
 
 from .evaluate import audio_3d, audio_image, caption_link, first_captions, in_space, retention
 from .oracle import paired_oracle
@@ -49,19 +50,9 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     "Ex-MCR, preset mcrgraph + per-modality BN statistics": dict(method="ex-mcr", preset="mcrgraph", norm="modality"),
     # issue 25: bridging's sharpness and confidence from the data (the mcrgraph preset's since), and the preset before
     "C-MCR, full + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0, bridge_reach=10),
-    "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
-    "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10),
-    "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0),
-    "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=30),
-    "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", bridge_neighbours=0.0, bridge_reach=0),
-    "Ex-MCR, preset mcrgraph with reach 30 (C-MCR's default)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=30),
-    "Ex-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=0),
-    "Ex-MCR, preset mcrgraph with reach 10 (its default until the real-voices world)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=10),
-    # issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item
-    "Ex-MCR, preset mcrgraph + cross readout 0.5 (τ1 0.01)": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5),
-    "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0),
-    "Ex-MCR, preset mcrgraph + cross readout 0.5, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=0.5, cross_neighbours=10.0, cross_reach=10),
-    "Ex-MCR, preset mcrgraph + cross readout 1.0, 10 neighbours, reach 10": dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10),
+    **CMCR_PRESET_ROWS,
+    **EXMCR_PRESET_ROWS,
+    **EXMCR_CROSS_ROWS,
 }
 #: the paired oracle's rows: the same C-MCR heads trained WITH audio-image pairs, under each preset
 #: (issue 25: a row is compared with the oracle of its own preset, so the ceiling uses the same techniques)
@@ -71,9 +62,7 @@ SHARE = "share of the oracle (same preset)"
 MULTI_HOP = ("C-MCR, full", "C-MCR, full + centring", "C-MCR, full + via noise 0.13 (C3)", "C-MCR, full + bridging 0.7 (τ 0.05)",
              "C-MCR, full + both-sides via 0.5", "C-MCR, full + LayerNorm heads", "C-MCR, full + per-modality BN statistics",
              "C-MCR, preset mcrgraph (default)", "C-MCR, preset mcrgraph + per-modality BN statistics",
-             "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)", "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)",
-             "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)",
-             "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)")
+             *CMCR_PRESET_ROWS)
 HOP = "connect(connect(mini-clip, mini-clap), mini-ulip, via=image)"
 QUICK = ("no connection (untrained C-MCR heads)", "C-MCR, text-text loss only", "C-MCR, full", "C-MCR, preset mcrgraph (default)",
          "Ex-MCR, full", "Ex-MCR, preset mcrgraph (default)")
