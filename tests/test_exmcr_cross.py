@@ -50,7 +50,10 @@ def test_readout_is_the_float64_softmax_on_a_tiny_example():
 
 def test_base_stays_bit_identical_and_only_the_leafs_other_modality_changes(fakes):
     off, on = _extend(preset="mcrgraph"), _extend(preset="mcrgraph", cross_weight=0.5)
-    assert all(torch.equal(off._tensors[k], on._tensors[k]) for k in off._tensors)  # encode-time only: the same training
+    # encode-time only: the same training; the preset's memory readout stores the connector's own encoding
+    # of the leaf's memory (memory.mapped), which the cross readout changes
+    assert all(torch.equal(off._tensors[k], on._tensors[k]) for k in off._tensors if k != "memory.mapped")
+    assert not torch.equal(off._tensors["memory.mapped"], on._tensors["memory.mapped"])
     assert set(on._tensors) - set(off._tensors) == {CROSS_VALUES}  # the leaf's via items are bridging's (bridge_b)
     for mod in ("image", "text"):
         assert torch.equal(mcrgraph.embed(on, mod, ITEMS), mcrgraph.embed(fakes["fa"], mod, ITEMS))
@@ -87,7 +90,7 @@ def test_bad_input(fakes):
     with pytest.raises(mcrgraph.ConfigError, match="cross_neighbours"):
         mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, method="ex-mcr", save=False, config=QUICK, cross_neighbours=-1)
     q, keys, values = torch.ones(2, 4), torch.ones(3, 4), torch.ones(3, 5)
-    with pytest.raises(mcrgraph.DataError, match="dim 3 but the leaf's via items 4"):
+    with pytest.raises(mcrgraph.DataError, match="dim 3 but the leaf via items have dim 4"):
         cross_readout(torch.ones(2, 3), keys, values, 0.05)
     with pytest.raises(mcrgraph.DataError, match="3 leaf via items but 2 base ones"):
         cross_readout(q, keys, values[:2], 0.05)
@@ -105,7 +108,8 @@ def test_a_card_that_sets_it_without_its_tensors_is_refused(fakes):
 
 
 def test_reach_weighs_the_cross_readout_by_the_share_on_via_items_the_item_is_near(fakes):
-    from mcrgraph.methods.exmcr import CROSS_REACH, cross_share
+    from mcrgraph.methods.exmcr import CROSS_REACH
+    from mcrgraph.methods.stored_readout import share as cross_share
     from mcrgraph.methods.inputs import reaches
 
     off = _extend(preset="paper")

@@ -20,7 +20,7 @@ import mcrgraph
 from mcrgraph.ranking.metrics import chance, retrieval
 from mcrgraph.store.disk import atomic_write_bytes
 from mcrgraph.tasks.fidelity import retention
-from mcrgraph.tasks.preset_rows import CMCR_PRESET_ROWS, EXMCR_CROSS_ROWS, EXMCR_PRESET_ROWS
+from mcrgraph.tasks.preset_rows import CMCR_PRESET_ROWS, EXMCR_CROSS_ROWS, EXMCR_MEMORY_ROWS, EXMCR_PRESET_ROWS
 
 from . import synthetic_hard as hw
 
@@ -37,9 +37,10 @@ ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "Ex-MCR, preset paper": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, paper + bridging 0.7, 10 neighbours": dict(method="ex-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
-    "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 20)": dict(method="ex-mcr", preset="mcrgraph"),
+    "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 20, memory readout 0.3)": dict(method="ex-mcr", preset="mcrgraph"),
     **EXMCR_PRESET_ROWS,
     **EXMCR_CROSS_ROWS,
+    **EXMCR_MEMORY_ROWS,
 }
 METRICS = ("audio->image R@1", "audio->text retention (hard-clap)", "image->text retention (hard-clip)")
 HOP = "audio->3d R@1 (two hops: + hard-ulip via image)"  # C-MCR rows only, as in `eval mini`

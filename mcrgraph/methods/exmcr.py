@@ -21,9 +21,9 @@ from ..store.checkpoints import Checkpointer
 from ..errors import ConnectorFileError, DataError
 from . import Trained, TrainingData
 from .common import Projector, Steps, adamw, config_of, load_into
-from .inputs import (ROW_ELEMENTS, InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats,
-                     neighbour_temperatures, reaches, with_stats)
+from .inputs import ABSENT_MEANS, InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, reaches, with_stats
 from .losses import info_nce, memory_readout, memory_readouts, perturb
+from .stored_readout import Kind, StoredReadout, readout as stored_readout
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "ex-mcr"
@@ -42,7 +42,14 @@ class Config(InputConfig):
     # with 10, retention 0.617 vs 0.540, every seed); it ties 10 on the hard world (few coverage 0.456 vs 0.468, within
     # the spread), the mini groups and the synthetic world (docs/results/fsdd-real-voices). The fraction C-MCR uses lost
     # Ex-MCR's few-coverage world at 12,000 memory items (docs/results/reach-memory-size), so Ex-MCR keeps a count.
-    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {"mcrgraph": {"bridge_reach": 20, "bridge_reach_fraction": 0.0}}
+    # The memory readout (0.3, 5 neighbours) since issue 25's seventh session: retention and audio->image rise or tie
+    # on the mini world (FSDD 0.617 -> 0.688, 0.339 -> 0.367), the hard world (few 0.456 -> 0.498) and the synthetic
+    # one (0.883 -> 0.922); what it costs is in docs/results/exmcr-memory-readout.
+    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {
+        "mcrgraph": {"bridge_reach": 20, "bridge_reach_fraction": 0.0, "memory_weight": 0.3, "memory_neighbours": 5.0},
+        "paper": {"memory_weight": 0.0, "memory_neighbours": 0.0},
+    }
+    ABSENT_MEANS: ClassVar[dict[str, object]] = {**ABSENT_MEANS, "memory_weight": 0.0, "memory_neighbours": 0.0}
 
     centres: list[Literal["via", "leaf", "base"]] = Field(
         ["via", "leaf", "base"], min_length=1, description="which data the pseudo-tuples are built from (leaf/base need that side's memory)")
@@ -53,6 +60,8 @@ class Config(InputConfig):
     cross_weight: float = Field(0.0, ge=0, le=1, description="encode-time cross readout (issue 25): a leaf non-via item's softmax weights over the leaf's via items, applied to the base's embeddings of the same items (as the leaf-centred tuples are built; both stored with the connector), get this weight in a blend with the mapped item; 0: off")
     cross_neighbours: float = Field(0.0, ge=0, description="the cross readout's sharpness: each item's temperature set so its softmax over the via items has this many effective neighbours; 0: memory_temperature, as the tuples")
     cross_reach: int = Field(0, ge=0, description="the cross readout by confidence, as bridge_reach: an item's blend weight is cross_weight times the share of its softmax on via items it is among the `cross_reach` nearest leaf memory items of (thresholds stored as cross.reach; needs the leaf's memory); 0: off")
+    memory_weight: float | None = Field(None, ge=0, le=1, description="encode-time memory readout (issue 25): a leaf non-via item's softmax weights over the leaf's memory items, in the leaf's own space, applied to this connector's encoding of the same items (both stored with the connector: 2 x memory x dim floats), get this weight in a blend with the item's own encoding, so an item the map has not seen lands where its leaf neighbours land; needs the leaf's memory; 0: off")
+    memory_neighbours: float | None = Field(None, ge=0, description="the memory readout's sharpness: each item's temperature set so its softmax over the memory has this many effective neighbours; 0: memory_temperature")
 
 
 class Extension(nn.Module):
@@ -79,15 +88,17 @@ class ExMCRHeads:
     via: str
     inputs: SideInputs | None = None  # the leaf's centring and bridging; the base has none
     fm_other: nn.Module | None = None  # fm with per-modality statistics for the leaf's other modality
-    cross: "CrossReadout | None" = None  # the leaf's non-via items read out into the base directly
+    cross: StoredReadout | None = None  # the leaf's non-via items read out into the base directly
+    memory: StoredReadout | None = None  # ... and over the leaf's memory as this connector maps it (after the cross readout)
 
     def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
         if side == 0:
             return emb  # the base space is frozen: its embeddings are returned as they are
-        mapped = self._mapped(modality, emb)
-        if self.cross is None or modality == self.via:
-            return mapped
-        return self.cross.blend(emb, mapped)
+        out = self._mapped(modality, emb)
+        if modality != self.via:
+            for stored in (self.cross, self.memory):
+                out = stored.blend(emb, out) if stored is not None else out
+        return out
 
     def _mapped(self, modality: str, emb: torch.Tensor) -> torch.Tensor:
         if self.inputs is None:
@@ -103,13 +114,21 @@ def load_heads(card, tensors: dict[str, torch.Tensor]) -> ExMCRHeads:
     cfg = config_of(card, Config, NAME)
     ext = Extension(card.spaces[1].dim, card.spaces[0].dim, cfg)
     load_into(card, ext, "ext", tensors, NAME)
-    inputs = SideInputs.of(cfg, card.via, tensors, "b")
+    heads = _heads(cfg, ext, card.via, tensors, card.name)
+    heads.memory = StoredReadout.of(MEMORY, cfg, tensors, card.name)
+    return heads
+
+
+def _heads(cfg: Config, ext: Extension, via: str, tensors: dict[str, torch.Tensor], name: str) -> ExMCRHeads:
+    """The heads from trained ``ext`` and the stored tensors, without the memory readout."""
+    inputs = SideInputs.of(cfg, via, tensors, "b")
     fm_other = with_stats(ext.fm, tensors, "b")
-    cross = CrossReadout.of(cfg, tensors, card.name)
-    return ExMCRHeads(ext, card.via, inputs if cfg.centre or cfg.bridge_weight or fm_other is not None else None, fm_other, cross)
+    cross = StoredReadout.of(CROSS, cfg, tensors, name, keys=tensors.get(BRIDGE_KEYS))
+    return ExMCRHeads(ext, via, inputs if cfg.centre or cfg.bridge_weight or fm_other is not None else None, fm_other, cross)
 
 
 CROSS_KEYS, CROSS_VALUES, CROSS_REACH = "cross.leaf", "cross.base", "cross.reach"  # the via items in the leaf and, row for row, in the base
+MEMORY_KEYS = ("memory.leaf", "memory.mapped", "memory.reach")  # the leaf's memory as given and as this connector maps it
 BRIDGE_KEYS = "bridge_b"  # inputs.bridge_items: the leaf's via items as given, when bridging is on
 
 
@@ -130,78 +149,31 @@ def cross_items(cfg: Config, via_base: torch.Tensor, via_leaf: torch.Tensor, sto
     return out
 
 
+CROSS = Kind("cross", "cross readout", "leaf via items", "base ones", CROSS_KEYS, CROSS_VALUES, CROSS_REACH)
+MEMORY = Kind("memory", "memory readout", "leaf memory items", "mapped ones", *MEMORY_KEYS)
+
+
 def cross_readout(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, temperature: float,
                   neighbours: float = 0.0) -> torch.Tensor:
     """``normalize(softmax(q · keysᵀ / τ) · values)``: leaf items' weights over the leaf's via
     items (``keys``) applied to the base's embeddings of the same items (``values``), the
     leaf-centred tuples' ``b_v``; with ``neighbours``, τ is each row's own."""
-    if queries.dim() != 2 or keys.dim() != 2 or values.dim() != 2:
-        raise DataError(f"ex-mcr cross readout: queries, keys and values must be 2-D (rows x dim), got "
-                        f"{tuple(queries.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}")
-    if queries.shape[1] != keys.shape[1]:
-        raise DataError(f"ex-mcr cross readout: the items have dim {queries.shape[1]} but the leaf's via items {keys.shape[1]}; "
-                        "give embeddings of the leaf space")
-    if len(keys) != len(values) or not len(keys):
-        raise DataError(f"ex-mcr cross readout: {len(keys)} leaf via items but {len(values)} base ones; give one base row per leaf row (at least one)")
-    q, keys = queries.float(), keys.to(queries.device).float()
-    if neighbours:
-        q, temperature = q / neighbour_temperatures(q, keys, neighbours).to(q), 1.0  # each row its own τ
-    return memory_readout(q, keys, temperature, values=values.to(q))
+    return stored_readout(queries, keys, values, temperature, neighbours, CROSS)
 
 
-def cross_share(queries: torch.Tensor, keys: torch.Tensor, reach: torch.Tensor, temperature: float,
-                neighbours: float = 0.0) -> torch.Tensor:
-    """Per row (n, 1), the share of its cross-readout softmax on the via items whose ``reach``
-    its score attains (it is among their nearest leaf memory items), rows at a time."""
-    if len(reach) != len(keys):
-        raise DataError(f"ex-mcr cross readout: {len(keys)} leaf via items but {len(reach)} reach thresholds")
-    q, keys, reach = queries.float(), keys.to(queries.device).float(), reach.to(queries.device).float()
-    tau = neighbour_temperatures(q, keys, neighbours).to(q) if neighbours else torch.full((len(q), 1), float(temperature))
-    out = torch.empty(len(q), 1)
-    rows = max(1, ROW_ELEMENTS // max(1, len(keys)))
-    for start in range(0, len(q), rows):
-        s = q[start : start + rows] @ keys.T
-        p = torch.softmax(s / tau[start : start + rows], dim=1)
-        out[start : start + rows] = (p * (s >= reach).float()).sum(1, keepdim=True)
-    return out
-
-
-@dataclass
-class CrossReadout:
-    """Encode-time cross readout of the leaf's non-via items, blended with the mapped item:
-    ``normalize(w · cross_readout(x) + (1 − w) · mapped)``; the base side is never touched."""
-
-    keys: torch.Tensor
-    values: torch.Tensor
-    weight: float
-    temperature: float
-    neighbours: float = 0.0
-    reach: torch.Tensor | None = None  # with cross_reach: the weight is scaled by cross_share
-
-    @classmethod
-    def of(cls, cfg: Config, tensors: dict[str, torch.Tensor], name: str) -> "CrossReadout | None":
-        if not cfg.cross_weight:
-            return None
-        keys = tensors.get(CROSS_KEYS, tensors.get(BRIDGE_KEYS))
-        missing = [k for k, v in ((CROSS_KEYS, keys), (CROSS_VALUES, tensors.get(CROSS_VALUES))) if v is None]
-        if missing:
-            raise ConnectorFileError(f"connector {name!r}: its card sets cross_weight {cfg.cross_weight} but its weights lack "
-                                     f"{', '.join(missing)}; train it again (mcrgraph connect ... --overwrite)")
-        if len(keys) != len(tensors[CROSS_VALUES]):
-            raise ConnectorFileError(f"connector {name!r}: its cross readout holds {len(keys)} leaf via items but "
-                                     f"{len(tensors[CROSS_VALUES])} base ones; train it again (mcrgraph connect ... --overwrite)")
-        reach = tensors.get(CROSS_REACH) if cfg.cross_reach else None
-        if cfg.cross_reach and reach is None:
-            raise ConnectorFileError(f"connector {name!r}: its card sets cross_reach {cfg.cross_reach} but its weights lack "
-                                     f"{CROSS_REACH}; train it again (mcrgraph connect ... --overwrite)")
-        return cls(keys, tensors[CROSS_VALUES], cfg.cross_weight, cfg.memory_temperature, cfg.cross_neighbours, reach)
-
-    def blend(self, raw: torch.Tensor, mapped: torch.Tensor) -> torch.Tensor:
-        r = cross_readout(raw, self.keys, self.values, self.temperature, self.neighbours).to(mapped)
-        w = self.weight
-        if self.reach is not None:
-            w = w * cross_share(raw, self.keys, self.reach, self.temperature, self.neighbours).to(mapped)
-        return F.normalize(w * r + (1 - w) * mapped, dim=-1)
+def memory_items(cfg: Config, memory_leaf: torch.Tensor | None, heads: "ExMCRHeads") -> dict[str, torch.Tensor]:
+    """What the memory readout reads out over (none when it is off): the leaf's memory items as
+    given and, row for row, the connector's encoding of them without this readout (``heads``)."""
+    if not cfg.memory_weight:
+        return {}
+    if memory_leaf is None or not len(memory_leaf):
+        if cfg.from_preset("memory_weight"):  # as bridging's reach: the preset's readout is off without a memory
+            cfg.memory_weight = 0.0  # and the card says so
+            return {}
+        raise DataError("ex-mcr: memory_weight needs the leaf's memory (its non-via items); give it, or set memory_weight 0")
+    with torch.inference_mode():
+        mapped = torch.cat([heads.apply(1, "other", chunk) for chunk in memory_leaf.float().split(8192)])
+    return {MEMORY_KEYS[0]: memory_leaf.detach().float().cpu().contiguous(), MEMORY_KEYS[1]: mapped.float().cpu().contiguous()}
 
 
 @dataclass
@@ -308,4 +280,6 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     if cfg.norm == "modality" and data.memory_b is not None:  # AdaBN on the leaf's other modality, as encoded
         inputs = head_inputs(cfg, extra, "b", moved.memory_b, after_centring=ext.other)
         tensors.update(modality_stats(ext.fm, inputs, "b"))
+    ext.eval()  # as loaded for encoding: the memory readout's values are the connector's own encoding
+    tensors.update(memory_items(cfg, moved.memory_b, _heads(cfg, ext, "via", tensors, NAME)))
     return Trained(tensors=tensors, metrics=metrics, dim=dim_base)

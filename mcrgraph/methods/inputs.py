@@ -12,7 +12,7 @@ from typing import Callable, ClassVar, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from .common import TrainConfig
 from .losses import memory_readout
@@ -47,6 +47,8 @@ class InputConfig(TrainConfig):
     #: a method's own values under a preset, where its measured winner differs from PRESETS'
     METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {}
 
+    _preset_fields: set[str] = PrivateAttr(default_factory=set)  # the fields the preset chose, not the user
+
     @model_validator(mode="after")
     def _from_preset(self):
         if "bridge_reach" in self.model_fields_set and "bridge_reach_fraction" not in self.model_fields_set:
@@ -54,7 +56,12 @@ class InputConfig(TrainConfig):
         for key, value in (PRESETS[self.preset] | self.METHOD_PRESETS.get(self.preset, {})).items():
             if key in type(self).model_fields and getattr(self, key) is None:
                 setattr(self, key, value)
+                self._preset_fields.add(key)
         return self
+
+    def from_preset(self, field: str) -> bool:
+        """Whether ``field`` holds its preset's value because the user left it unset."""
+        return field in self._preset_fields
 
 
 def centre_rows(x: torch.Tensor, centroid: torch.Tensor | None) -> torch.Tensor:

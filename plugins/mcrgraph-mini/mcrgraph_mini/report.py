@@ -16,7 +16,7 @@ import mcrgraph
 from mcrgraph.methods.common import PRECISIONS
 from mcrgraph.ranking.metrics import retrieval
 from mcrgraph.store.disk import atomic_write_bytes
-from mcrgraph.tasks.preset_rows import CMCR_PRESET_ROWS, EXMCR_CROSS_ROWS, EXMCR_PRESET_ROWS
+from mcrgraph.tasks.preset_rows import CMCR_PRESET_ROWS, EXMCR_CROSS_ROWS, EXMCR_MEMORY_ROWS, EXMCR_PRESET_ROWS
 
 from .evaluate import audio_3d, audio_image, caption_link, first_captions, in_space, retention
 from .oracle import paired_oracle
@@ -53,6 +53,7 @@ VARIANTS = {  # row -> connect options (mini-clip is space A, the base for Ex-MC
     **CMCR_PRESET_ROWS,
     **EXMCR_PRESET_ROWS,
     **EXMCR_CROSS_ROWS,
+    **EXMCR_MEMORY_ROWS,
 }
 #: the paired oracle's rows: the same C-MCR heads trained WITH audio-image pairs, under each preset
 #: (issue 25: a row is compared with the oracle of its own preset, so the ceiling uses the same techniques)
