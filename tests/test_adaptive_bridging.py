@@ -79,10 +79,13 @@ def test_bridging_with_neighbours_reads_out_at_each_rows_temperature(fakes):
 
 
 def test_a_card_without_the_field_bridges_as_before(fakes):
-    space = _connect(preset="mcrgraph")
+    # memory readout off: its stored values are the memory as encoded with the card's bridging, which
+    # this test changes under it (a real card written before has neither field)
+    space = _connect(preset="mcrgraph", memory_weight=0.0)
     old = {k: v for k, v in space.card.config.items() if k != "bridge_neighbours"}
     reloaded = ConnectedMCR(space.card.model_copy(update={"config": old}), None, tensors=space._tensors, parents=space.parents())
-    assert torch.equal(reloaded.encode("audio", SOUNDS), _connect(preset="mcrgraph", bridge_neighbours=0.0).encode("audio", SOUNDS))
+    expect = _connect(preset="mcrgraph", bridge_neighbours=0.0, memory_weight=0.0).encode("audio", SOUNDS)
+    assert torch.equal(reloaded.encode("audio", SOUNDS), expect)
 
 
 def test_reach_weighs_bridging_by_the_share_of_via_items_the_item_is_near(fakes):

@@ -33,7 +33,7 @@ ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "C-MCR, paper + bridging 0.7, 10 neighbours, reach 10": dict(method="c-mcr", **PAPER, bridge_weight=0.7, **ADAPTIVE),
     "C-MCR, paper + both-sides via 0.5": dict(method="c-mcr", **PAPER, via_mix=0.5),
     **CMCR_PRESET_ROWS,
-    "C-MCR, preset mcrgraph (default: 10 neighbours, reach 2.5% of the memory)": dict(method="c-mcr", preset="mcrgraph"),
+    "C-MCR, preset mcrgraph (default: 10 neighbours, reach 2.5% of the memory, memory readout 0.3)": dict(method="c-mcr", preset="mcrgraph"),
     "Ex-MCR, preset paper": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, paper + bridging 0.7, 10 neighbours": dict(method="ex-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),

@@ -12,7 +12,8 @@ from ..errors import DataError
 from . import Trained, TrainingData
 from .losses import info_nce, memory_readout, perturb
 from .common import Projector, Steps, adamw, config_of, load_into
-from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, with_stats
+from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, memory_readout_on, modality_stats, with_stats
+from .stored_readout import Kind, StoredReadout
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "c-mcr"
@@ -38,21 +39,30 @@ def _projectors(cfg: Config, dim_a: int, dim_b: int) -> tuple[Projector, Project
     return Projector.of(cfg, dim_a, out), Projector.of(cfg, dim_b, out), out
 
 
+MEMORY = tuple(Kind("memory", "memory readout", f"side {s.upper()} memory items", "mapped ones",
+                    f"memory_{s}.keys", f"memory_{s}.mapped", f"memory_{s}.reach") for s in "ab")
+
+
 @dataclass
 class CMCRHeads:
     a: Projector
     b: Projector
     inputs: tuple[SideInputs, SideInputs] | None = None  # centring and bridging per side
     other: tuple[Projector | None, Projector | None] = (None, None)  # heads with per-modality statistics
+    via: str = ""
+    memory: tuple[StoredReadout | None, StoredReadout | None] = (None, None)  # each side's memory readout
 
     def apply(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
         head = self.a if side == 0 else self.b
-        if self.other[side] is not None and modality != self.inputs[side].via:
+        if self.other[side] is not None and modality != self.via:
             head = self.other[side]
         if self.inputs is None:
-            return head(emb)
-        inputs = self.inputs[side]
-        return head(inputs.bridged(modality, emb, inputs.centred(modality, emb)))
+            out = head(emb)
+        else:
+            inputs = self.inputs[side]
+            out = head(inputs.bridged(modality, emb, inputs.centred(modality, emb)))
+        stored = self.memory[side]
+        return stored.blend(emb, out) if stored is not None and modality != self.via else out
 
 
 def load_heads(card, tensors: dict[str, torch.Tensor]) -> CMCRHeads:
@@ -60,10 +70,17 @@ def load_heads(card, tensors: dict[str, torch.Tensor]) -> CMCRHeads:
     a, b, _ = _projectors(cfg, card.spaces[0].dim, card.spaces[1].dim)
     load_into(card, a, "a", tensors, NAME)
     load_into(card, b, "b", tensors, NAME)
-    inputs = tuple(SideInputs.of(cfg, card.via, tensors, s) for s in "ab")
+    heads = _heads(cfg, a, b, card.via, tensors)
+    heads.memory = tuple(StoredReadout.of(kind, cfg, tensors, card.name) for kind in MEMORY)
+    return heads
+
+
+def _heads(cfg: Config, a: Projector, b: Projector, via: str, tensors: dict[str, torch.Tensor]) -> CMCRHeads:
+    """The heads from trained projectors and the stored tensors, without the memory readout."""
+    inputs = tuple(SideInputs.of(cfg, via, tensors, s) for s in "ab")
     other = (with_stats(a, tensors, "a"), with_stats(b, tensors, "b"))
     stats = any(o is not None for o in other)
-    return CMCRHeads(a, b, inputs if cfg.centre or cfg.bridge_weight or stats else None, other)
+    return CMCRHeads(a, b, inputs if cfg.centre or cfg.bridge_weight or stats else None, other, via)
 
 
 def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: Checkpointer | None = None) -> Trained:
@@ -75,6 +92,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     with_memory = data.memory_a is not None and data.memory_b is not None
     if (data.memory_a is None) != (data.memory_b is None):
         raise DataError("C-MCR uses memories of both sides or of neither; give a memory for each space")
+    readout = memory_readout_on(cfg, with_memory, NAME, "both sides' memories")
     dev = torch.device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -129,4 +147,12 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     if cfg.norm == "modality" and with_memory:  # AdaBN: statistics of each side's other modality, as encoded
         tensors.update(modality_stats(fa, head_inputs(cfg, extra, "a", data.memory_a.to(dev)), "a"))
         tensors.update(modality_stats(fb, head_inputs(cfg, extra, "b", data.memory_b.to(dev)), "b"))
+    if readout:
+        fa.eval(), fb.eval()  # as loaded for encoding: the readout's values are the connector's own encoding
+        heads = _heads(cfg, fa, fb, "via", tensors)
+        for side, (kind, memory) in enumerate(zip(MEMORY, (data.memory_a, data.memory_b))):
+            with torch.inference_mode():
+                mapped = torch.cat([heads.apply(side, "other", chunk) for chunk in memory.to(dev).float().split(8192)])
+            tensors[kind.keys] = memory.detach().float().cpu().contiguous()
+            tensors[kind.values] = mapped.float().cpu().contiguous()
     return Trained(tensors=tensors, metrics=metrics, dim=out_dim)

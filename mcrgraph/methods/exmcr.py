@@ -21,7 +21,7 @@ from ..store.checkpoints import Checkpointer
 from ..errors import ConnectorFileError, DataError
 from . import Trained, TrainingData
 from .common import Projector, Steps, adamw, config_of, load_into
-from .inputs import ABSENT_MEANS, InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, modality_stats, reaches, with_stats
+from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, memory_readout_on, modality_stats, reaches, with_stats
 from .losses import info_nce, memory_readout, memory_readouts, perturb
 from .stored_readout import Kind, StoredReadout, readout as stored_readout
 from .loop import run_epochs, split, via_retrieval
@@ -42,14 +42,8 @@ class Config(InputConfig):
     # with 10, retention 0.617 vs 0.540, every seed); it ties 10 on the hard world (few coverage 0.456 vs 0.468, within
     # the spread), the mini groups and the synthetic world (docs/results/fsdd-real-voices). The fraction C-MCR uses lost
     # Ex-MCR's few-coverage world at 12,000 memory items (docs/results/reach-memory-size), so Ex-MCR keeps a count.
-    # The memory readout (0.3, 5 neighbours) since issue 25's seventh session: retention and audio->image rise or tie
-    # on the mini world (FSDD 0.617 -> 0.688, 0.339 -> 0.367), the hard world (few 0.456 -> 0.498) and the synthetic
-    # one (0.883 -> 0.922); what it costs is in docs/results/exmcr-memory-readout.
-    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {
-        "mcrgraph": {"bridge_reach": 20, "bridge_reach_fraction": 0.0, "memory_weight": 0.3, "memory_neighbours": 5.0},
-        "paper": {"memory_weight": 0.0, "memory_neighbours": 0.0},
-    }
-    ABSENT_MEANS: ClassVar[dict[str, object]] = {**ABSENT_MEANS, "memory_weight": 0.0, "memory_neighbours": 0.0}
+    # The memory readout (PRESETS: 0.3, 5 neighbours) since issue 25's seventh session: docs/results/exmcr-memory-readout.
+    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {"mcrgraph": {"bridge_reach": 20, "bridge_reach_fraction": 0.0}}
 
     centres: list[Literal["via", "leaf", "base"]] = Field(
         ["via", "leaf", "base"], min_length=1, description="which data the pseudo-tuples are built from (leaf/base need that side's memory)")
@@ -60,8 +54,6 @@ class Config(InputConfig):
     cross_weight: float = Field(0.0, ge=0, le=1, description="encode-time cross readout (issue 25): a leaf non-via item's softmax weights over the leaf's via items, applied to the base's embeddings of the same items (as the leaf-centred tuples are built; both stored with the connector), get this weight in a blend with the mapped item; 0: off")
     cross_neighbours: float = Field(0.0, ge=0, description="the cross readout's sharpness: each item's temperature set so its softmax over the via items has this many effective neighbours; 0: memory_temperature, as the tuples")
     cross_reach: int = Field(0, ge=0, description="the cross readout by confidence, as bridge_reach: an item's blend weight is cross_weight times the share of its softmax on via items it is among the `cross_reach` nearest leaf memory items of (thresholds stored as cross.reach; needs the leaf's memory); 0: off")
-    memory_weight: float | None = Field(None, ge=0, le=1, description="encode-time memory readout (issue 25): a leaf non-via item's softmax weights over the leaf's memory items, in the leaf's own space, applied to this connector's encoding of the same items (both stored with the connector: 2 x memory x dim floats), get this weight in a blend with the item's own encoding, so an item the map has not seen lands where its leaf neighbours land; needs the leaf's memory; 0: off")
-    memory_neighbours: float | None = Field(None, ge=0, description="the memory readout's sharpness: each item's temperature set so its softmax over the memory has this many effective neighbours; 0: memory_temperature")
 
 
 class Extension(nn.Module):
@@ -164,13 +156,8 @@ def cross_readout(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tenso
 def memory_items(cfg: Config, memory_leaf: torch.Tensor | None, heads: "ExMCRHeads") -> dict[str, torch.Tensor]:
     """What the memory readout reads out over (none when it is off): the leaf's memory items as
     given and, row for row, the connector's encoding of them without this readout (``heads``)."""
-    if not cfg.memory_weight:
+    if not cfg.memory_weight:  # memory_readout_on turned it off before training when there is no memory
         return {}
-    if memory_leaf is None or not len(memory_leaf):
-        if cfg.from_preset("memory_weight"):  # as bridging's reach: the preset's readout is off without a memory
-            cfg.memory_weight = 0.0  # and the card says so
-            return {}
-        raise DataError("ex-mcr: memory_weight needs the leaf's memory (its non-via items); give it, or set memory_weight 0")
     with torch.inference_mode():
         mapped = torch.cat([heads.apply(1, "other", chunk) for chunk in memory_leaf.float().split(8192)])
     return {MEMORY_KEYS[0]: memory_leaf.detach().float().cpu().contiguous(), MEMORY_KEYS[1]: mapped.float().cpu().contiguous()}
@@ -224,6 +211,7 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
     n = len(data.via_a)
     if n < 4:
         raise DataError(f"Ex-MCR needs at least 4 via items, got {n}")
+    memory_readout_on(cfg, data.memory_b is not None and len(data.memory_b) > 0, NAME, "the leaf's memory (its non-via items)")
     dev = torch.device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)

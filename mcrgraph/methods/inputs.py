@@ -23,11 +23,13 @@ Preset = Literal["mcrgraph", "paper"]
 #: "mcrgraph" holds the winners measured by ``mcrgraph eval mini --seeds 0,1,2`` and, since issue 25, on the
 #: hard synthetic world (one and two hops) and the mini world's held-out vocabulary too (docs/architecture.md).
 PRESETS: dict[str, dict[str, object]] = {
-    "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "bridge_neighbours": 0.0, "bridge_reach": 0, "bridge_reach_fraction": 0.0, "norm": "batch", "via_mix": 1.0},
-    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 0, "bridge_reach_fraction": 0.025, "norm": "batch", "via_mix": 0.5},
+    "paper": {"centre": False, "bridge_weight": 0.0, "bridge_temperature": 0.05, "bridge_neighbours": 0.0, "bridge_reach": 0, "bridge_reach_fraction": 0.0, "norm": "batch", "via_mix": 1.0,
+              "memory_weight": 0.0, "memory_neighbours": 0.0},
+    "mcrgraph": {"centre": False, "bridge_weight": 0.7, "bridge_temperature": 0.05, "bridge_neighbours": 10.0, "bridge_reach": 0, "bridge_reach_fraction": 0.025, "norm": "batch", "via_mix": 0.5,
+                 "memory_weight": 0.3, "memory_neighbours": 5.0},
 }
 #: fields added after cards were written with a preset: a card without one behaves as before
-ABSENT_MEANS: dict[str, object] = {"bridge_neighbours": 0.0, "bridge_reach": 0, "bridge_reach_fraction": 0.0}
+ABSENT_MEANS: dict[str, object] = {"bridge_neighbours": 0.0, "bridge_reach": 0, "bridge_reach_fraction": 0.0, "memory_weight": 0.0, "memory_neighbours": 0.0}
 
 
 class InputConfig(TrainConfig):
@@ -41,6 +43,8 @@ class InputConfig(TrainConfig):
     bridge_reach: int | None = Field(None, ge=0, description="bridging by confidence: an item bridges only through the via items it is a near neighbour of, among the `bridge_reach` items of its side's memory most similar to that via item (thresholds stored with the connector); its blend weight is bridge_weight times the share of its readout on such via items, so items whose concept the via items do not name, or name with another concept's items, keep themselves. 0: bridge_reach_fraction decides (off when it is 0 too)")
     bridge_reach_fraction: float | None = Field(None, ge=0, le=1, description="bridge_reach as a fraction of each side's memory (the count is this times the memory's size, at least 1), so the neighbourhood it stands for keeps its width as a memory grows; a bridge_reach above 0 wins, and setting bridge_reach alone turns this off")
     bridge_top_k: int | None = Field(None, ge=1, description="bridging reads out over each item's top-k via items only (opt-in, for large via sets); None: all of them, exactly")
+    memory_weight: float | None = Field(None, ge=0, le=1, description="encode-time memory readout (issue 25): a non-via item's softmax weights over its own side's memory, in its own space, applied to this connector's encodings of the same items (both stored with the connector: 2 x memory x dim floats a side), get this weight in a blend with the item's own encoding, so an item the heads never saw lands where they put its neighbours; off without memories when the preset chose it (the card then says 0)")
+    memory_neighbours: float | None = Field(None, ge=0, description="the memory readout's sharpness: each item's temperature set so its softmax over the memory has this many effective neighbours; 0: memory_temperature")
     norm: Literal["batch", "layer", "modality"] | None = Field(None, description="the heads' normalisation layers: batch (BatchNorm, statistics learned on the via modality) or layer (LayerNorm, per row); modality: BatchNorm whose statistics for each side's non-via modality are re-estimated after training from that side's memory, as the head sees it at encode time (AdaBN), and used for that modality")
 
     ABSENT_MEANS: ClassVar[dict[str, object]] = ABSENT_MEANS
@@ -62,6 +66,22 @@ class InputConfig(TrainConfig):
     def from_preset(self, field: str) -> bool:
         """Whether ``field`` holds its preset's value because the user left it unset."""
         return field in self._preset_fields
+
+
+def memory_readout_on(cfg: InputConfig, has_memory: bool, method: str, needs: str) -> bool:
+    """Whether a connector's memory readout runs. Without the memory it reads, a readout the preset
+    chose is off and the card says ``memory_weight`` 0 (as bridging's reach is off without a
+    memory); one the user asked for is an error that says what it ``needs``. Called before training."""
+    from ..errors import DataError
+
+    if not cfg.memory_weight:
+        return False
+    if has_memory:
+        return True
+    if cfg.from_preset("memory_weight"):
+        cfg.memory_weight = 0.0
+        return False
+    raise DataError(f"{method}: memory_weight needs {needs}; give it, or set memory_weight 0")
 
 
 def centre_rows(x: torch.Tensor, centroid: torch.Tensor | None) -> torch.Tensor:

@@ -4,13 +4,15 @@ compared with what it replaced on every world, under one name. Row -> ``connect`
 from __future__ import annotations
 
 BEFORE = dict(bridge_neighbours=0.0, bridge_reach=0)  # preset mcrgraph of issue 16: bridging at τ 0.05, no reach
-NO_MEMORY = dict(memory_weight=0.0)  # Ex-MCR rows measured before its preset read out over the memory keep it off
+NO_MEMORY = dict(memory_weight=0.0)  # rows measured before preset mcrgraph read out over the memories keep it off
 
 CMCR_PRESET_ROWS = {
-    "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", **BEFORE),
-    "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10),
-    "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0),
-    "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=30),
+    "C-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="c-mcr", preset="mcrgraph", **BEFORE, **NO_MEMORY),
+    "C-MCR, preset mcrgraph with reach 10 (issue 25's first default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=10, **NO_MEMORY),
+    "C-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=0, **NO_MEMORY),
+    "C-MCR, preset mcrgraph with reach 30 (a count: issue 25's second default)": dict(method="c-mcr", preset="mcrgraph", bridge_reach=30, **NO_MEMORY),
+    "C-MCR, preset mcrgraph without the memory readout (reach 2.5%: its default until the memory readout)":
+        dict(method="c-mcr", preset="mcrgraph", **NO_MEMORY),
 }
 EXMCR_PRESET_ROWS = {
     "Ex-MCR, preset mcrgraph before issue 25 (τ 0.05, no reach)": dict(method="ex-mcr", preset="mcrgraph", **BEFORE, **NO_MEMORY),
@@ -32,7 +34,7 @@ EXMCR_CROSS_ROWS = {
         dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10, **NO_MEMORY),
 }
 #: issue 25 item 3: Ex-MCR's memory readout at encode time (a leaf item's neighbours in the leaf's memory, as the
-#: connector maps them, blended with the item's own encoding); the default's is 0.3 at 5 neighbours
+#: connector maps them, blended with the item's own encoding); preset mcrgraph's is 0.3 at 5 neighbours, for both methods
 EXMCR_MEMORY_ROWS = {
     "Ex-MCR, preset mcrgraph with memory readout 0.5 (5 neighbours)": dict(method="ex-mcr", preset="mcrgraph", memory_weight=0.5),
 }

@@ -49,6 +49,7 @@ def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 
         via_b=torch.cat([text_b, memory_a[torch.from_numpy(ia)]]),
     )
     cfg = cmcr.Config(seed=seed, **options)
+    readout = cfg.memory_weight  # training without memories turns the preset's memory readout off: restored below
     trained = cmcr.train(data, cfg)
     # training stored the captions AND the paired items as bridging's keys (and no reach: no memories)
     trained.tensors.update({**bridge_items(cfg, text_a, "a", memory_i), **bridge_items(cfg, text_b, "b", memory_a)})
@@ -58,4 +59,14 @@ def paired_oracle(seed: int = 0, world: World | None = None, per_concept: int = 
         modalities=["image", "text", "audio"], dim=trained.dim, config=cfg.model_dump(), metrics=trained.metrics,
         weights_sha256="not stored", mcrgraph_version=__version__, origin="paired oracle (trained with audio-image pairs)",
     )
-    return ConnectedMCR(card, None, tensors=trained.tensors, parents=[clip, clap])
+    space = ConnectedMCR(card, None, tensors=trained.tensors, parents=[clip, clap])
+    if not readout:
+        return space
+    # the same readout over the same memories as the rows it is the ceiling of: keys as the parents
+    # encode the memories, values as these heads do
+    stored = {}
+    for kind, mod, keys in zip(cmcr.MEMORY, ("image", "audio"), (memory_i, memory_a)):
+        stored[kind.keys], stored[kind.values] = keys, space.encode(mod, world.ids("memory", mod))
+    cfg.memory_weight = readout
+    card = card.model_copy(update={"config": cfg.model_dump()})
+    return ConnectedMCR(card, None, tensors={**trained.tensors, **stored}, parents=[clip, clap])
