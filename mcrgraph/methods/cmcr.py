@@ -13,7 +13,7 @@ from . import Trained, TrainingData
 from .losses import info_nce, memory_readout, perturb
 from .common import Projector, Steps, adamw, config_of, load_into
 from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, memory_readout_on, modality_stats, with_stats
-from .stored_readout import Kind, StoredReadout
+from .stored_readout import Kind, StoredReadout, memory_store
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "c-mcr"
@@ -151,8 +151,5 @@ def train(data: TrainingData, cfg: Config, progress: bool = False, checkpoint: C
         fa.eval(), fb.eval()  # as loaded for encoding: the readout's values are the connector's own encoding
         heads = _heads(cfg, fa, fb, "via", tensors)
         for side, (kind, memory) in enumerate(zip(MEMORY, (data.memory_a, data.memory_b))):
-            with torch.inference_mode():
-                mapped = torch.cat([heads.apply(side, "other", chunk) for chunk in memory.to(dev).float().split(8192)])
-            tensors[kind.keys] = memory.detach().float().cpu().contiguous()
-            tensors[kind.values] = mapped.float().cpu().contiguous()
+            tensors.update(memory_store(kind, memory.to(dev), lambda chunk, side=side: heads.apply(side, "other", chunk)))
     return Trained(tensors=tensors, metrics=metrics, dim=out_dim)

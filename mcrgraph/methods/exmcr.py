@@ -23,7 +23,7 @@ from . import Trained, TrainingData
 from .common import Projector, Steps, adamw, config_of, load_into
 from .inputs import InputConfig, SideInputs, bridge_items, centre_rows, centroids, head_inputs, memory_readout_on, modality_stats, reaches, with_stats
 from .losses import info_nce, memory_readout, memory_readouts, perturb
-from .stored_readout import Kind, StoredReadout, readout as stored_readout
+from .stored_readout import Kind, StoredReadout, memory_store, readout as stored_readout
 from .loop import run_epochs, split, via_retrieval
 
 NAME = "ex-mcr"
@@ -158,9 +158,7 @@ def memory_items(cfg: Config, memory_leaf: torch.Tensor | None, heads: "ExMCRHea
     given and, row for row, the connector's encoding of them without this readout (``heads``)."""
     if not cfg.memory_weight:  # memory_readout_on turned it off before training when there is no memory
         return {}
-    with torch.inference_mode():
-        mapped = torch.cat([heads.apply(1, "other", chunk) for chunk in memory_leaf.float().split(8192)])
-    return {MEMORY_KEYS[0]: memory_leaf.detach().float().cpu().contiguous(), MEMORY_KEYS[1]: mapped.float().cpu().contiguous()}
+    return memory_store(MEMORY, memory_leaf, lambda chunk: heads.apply(1, "other", chunk))
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""Encode-time readouts a connector stores with its weights (Ex-MCR, issue 25 item 3): a leaf
-item's softmax weights over stored leaf embeddings (``keys``) applied to stored rows in the base's
-coordinates (``values``, row for row), blended with the mapped item. Two use it: the cross readout
-(keys: the leaf's via items; values: the base's embeddings of the same items) and the memory
-readout (keys: the leaf's memory items as given; values: the connector's own encoding of them)."""
+"""Encode-time readouts a connector stores with its weights (issue 25): an item's softmax weights
+over stored embeddings of its own space (``keys``) applied to stored rows in the connected space
+(``values``, row for row), blended with the item's own encoding. Ex-MCR's cross readout (keys: the
+leaf's via items; values: the base's embeddings of them) and both methods' memory readouts (keys:
+a side's memory as given; values: the connector's own encoding of it, ``memory_store``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,6 +61,14 @@ def share(queries: torch.Tensor, keys: torch.Tensor, reach: torch.Tensor, temper
         p = torch.softmax(s / tau[start : start + rows], dim=1)
         out[start : start + rows] = (p * (s >= reach).float()).sum(1, keepdim=True)
     return out
+
+
+def memory_store(kind: Kind, memory: torch.Tensor, encode) -> dict[str, torch.Tensor]:
+    """A memory readout's tensors: ``memory`` as given (keys) and, row for row, ``encode`` of it
+    (values: the connector's own encoding without this readout), chunk by chunk."""
+    with torch.inference_mode():
+        mapped = torch.cat([encode(chunk) for chunk in memory.float().split(8192)])
+    return {kind.keys: memory.detach().float().cpu().contiguous(), kind.values: mapped.float().cpu().contiguous()}
 
 
 @dataclass
