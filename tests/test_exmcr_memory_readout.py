@@ -60,7 +60,7 @@ def test_one_neighbour_at_full_weight_lands_an_item_where_the_map_put_its_memory
 
 
 def test_a_card_without_the_fields_behaves_as_before(fakes):
-    space = _extend(preset="mcrgraph")  # the preset reads out over the memory since its fields exist
+    space = _extend(preset="mcrgraph", memory_weight=0.3)
     old = {k: v for k, v in space.card.config.items() if k not in ("memory_weight", "memory_neighbours")}
     reloaded = ConnectedMCR(space.card.model_copy(update={"config": old}), None, tensors=space._tensors, parents=space.parents())
     assert reloaded.heads().memory is None  # a card written before: no readout, as it was trained and measured
@@ -86,9 +86,8 @@ def test_a_card_that_sets_it_without_its_tensors_is_refused(fakes):
         ConnectedMCR(space.card, None, tensors=short, parents=space.parents()).encode("audio", UNSEEN)
 
 
-def test_the_presets_readout_is_off_without_a_leaf_memory_and_the_card_says_so(fakes):
-    space = _extend(memories={"image": MEMORIES["image"]})  # preset mcrgraph: memory readout 0.3 when there is a memory
-    assert space.card.config["memory_weight"] == 0.0 and KEYS not in space._tensors
-    assert space.heads().memory is None
-    with_memory = _extend()
-    assert with_memory.card.config["memory_weight"] == 0.3 and with_memory.card.config["memory_neighbours"] == 5.0
+def test_ex_mcrs_preset_leaves_the_readout_off_and_one_option_turns_it_on(fakes):
+    default = _extend()  # it lost the hard world's weak parent beyond the spread: opt-in for Ex-MCR
+    assert default.card.config["memory_weight"] == 0.0 and KEYS not in default._tensors and default.heads().memory is None
+    on = _extend(memory_weight=0.3)  # the measured setting: the preset's 5 neighbours
+    assert on.card.config["memory_neighbours"] == 5.0 and on.heads().memory is not None

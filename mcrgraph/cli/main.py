@@ -161,7 +161,7 @@ def _config_value(text: str):
 @click.option("--device", help="Torch device, e.g. cpu or cuda.")
 @click.option("--precision", type=click.Choice(PRECISIONS), help="Compute type of the training steps (mixed precision; weights stay float32). Default fp32.")
 @click.option("--preset", type=click.Choice(["mcrgraph", "paper"]), help="paper: the published method exactly; mcrgraph (default): "
-              "with the techniques that keep each encoder's knowledge (bridging; both-sides via for c-mcr, the memory readout for ex-mcr; docs/architecture.md).")
+              "with the techniques that keep each encoder's knowledge (bridging; for c-mcr also both-sides via and the memory readout; docs/architecture.md).")
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE", help="Any other method option, e.g. --set intra_weight=0.5 (docs/architecture.md lists them).")
 @click.option("--overwrite", is_flag=True, help="Replace a stored connector of the same name.")
 @click.option("--resume", is_flag=True, help="Continue a killed run of the same command from its last checkpoint.")

@@ -37,7 +37,7 @@ ROWS = {  # row -> connect options (hard-clip is space A, the base for Ex-MCR)
     "Ex-MCR, preset paper": dict(method="ex-mcr", **PAPER),
     "Ex-MCR, paper + bridging 0.7 (τ 0.05)": dict(method="ex-mcr", **PAPER, bridge_weight=0.7),
     "Ex-MCR, paper + bridging 0.7, 10 neighbours": dict(method="ex-mcr", **PAPER, bridge_weight=0.7, bridge_neighbours=10.0),
-    "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 20, memory readout 0.3)": dict(method="ex-mcr", preset="mcrgraph"),
+    "Ex-MCR, preset mcrgraph (default: 10 neighbours, reach 20)": dict(method="ex-mcr", preset="mcrgraph"),
     **EXMCR_PRESET_ROWS,
     **EXMCR_CROSS_ROWS,
     **EXMCR_MEMORY_ROWS,

@@ -42,8 +42,10 @@ class Config(InputConfig):
     # with 10, retention 0.617 vs 0.540, every seed); it ties 10 on the hard world (few coverage 0.456 vs 0.468, within
     # the spread), the mini groups and the synthetic world (docs/results/fsdd-real-voices). The fraction C-MCR uses lost
     # Ex-MCR's few-coverage world at 12,000 memory items (docs/results/reach-memory-size), so Ex-MCR keeps a count.
-    # The memory readout (PRESETS: 0.3, 5 neighbours) since issue 25's seventh session: docs/results/exmcr-memory-readout.
-    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {"mcrgraph": {"bridge_reach": 20, "bridge_reach_fraction": 0.0}}
+    # No memory readout in Ex-MCR's preset (opt-in: --set memory_weight=0.3): it wins every world's all-group but loses
+    # the hard world's weak-parent tier beyond the seed spread (few coverage 0.325 vs 0.336; docs/results/exmcr-memory-readout),
+    # and a default changes only where it wins or ties everywhere. Its neighbour count stays PRESETS' 5.
+    METHOD_PRESETS: ClassVar[dict[str, dict[str, object]]] = {"mcrgraph": {"bridge_reach": 20, "bridge_reach_fraction": 0.0, "memory_weight": 0.0}}
 
     centres: list[Literal["via", "leaf", "base"]] = Field(
         ["via", "leaf", "base"], min_length=1, description="which data the pseudo-tuples are built from (leaf/base need that side's memory)")

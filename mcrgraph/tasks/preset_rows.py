@@ -20,8 +20,6 @@ EXMCR_PRESET_ROWS = {
     "Ex-MCR, preset mcrgraph with reach 0 (10 neighbours only)": dict(method="ex-mcr", preset="mcrgraph", bridge_reach=0, **NO_MEMORY),
     "Ex-MCR, preset mcrgraph with reach 10 (its default until the real-voices world)":
         dict(method="ex-mcr", preset="mcrgraph", bridge_reach=10, **NO_MEMORY),
-    "Ex-MCR, preset mcrgraph without the memory readout (reach 20: its default until the memory readout)":
-        dict(method="ex-mcr", preset="mcrgraph", **NO_MEMORY),
 }
 #: issue 25 item 3: Ex-MCR's own cross readout at encode time, blended with the mapped item (lost; opt-in; measured
 #: on the preset before its memory readout, which these rows keep off)
@@ -34,7 +32,9 @@ EXMCR_CROSS_ROWS = {
         dict(method="ex-mcr", preset="mcrgraph", cross_weight=1.0, cross_neighbours=10.0, cross_reach=10, **NO_MEMORY),
 }
 #: issue 25 item 3: Ex-MCR's memory readout at encode time (a leaf item's neighbours in the leaf's memory, as the
-#: connector maps them, blended with the item's own encoding); preset mcrgraph's is 0.3 at 5 neighbours, for both methods
+#: connector maps them, blended with the item's own encoding); C-MCR's preset has it (0.3, 5 neighbours), Ex-MCR's not:
+#: it loses the hard world's weak-parent tier beyond the spread (docs/results/exmcr-memory-readout)
 EXMCR_MEMORY_ROWS = {
+    "Ex-MCR, preset mcrgraph + memory readout 0.3 (5 neighbours)": dict(method="ex-mcr", preset="mcrgraph", memory_weight=0.3),
     "Ex-MCR, preset mcrgraph with memory readout 0.5 (5 neighbours)": dict(method="ex-mcr", preset="mcrgraph", memory_weight=0.5),
 }
