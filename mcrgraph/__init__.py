@@ -26,6 +26,7 @@ from .spaces.plugins import register, unregister  # noqa: E402
 from .spaces.registry import get_mcr, list_mcrs  # noqa: E402
 from .spaces.encoding import embed  # noqa: E402
 from .connect import connect  # noqa: E402
+from .adapt import adapt  # noqa: E402
 from .planning.graph import MCRGraph, Path, graph  # noqa: E402
 from .tasks.retrieval import Classification, Hit, classify, search  # noqa: E402
 from .tasks.localize import Heatmap, localize  # noqa: E402
@@ -33,7 +34,7 @@ from .ranking.index import GalleryIndex  # noqa: E402
 from .fetch import download, official  # noqa: E402,F401  (mcrgraph.fetch.official.fetch_official, mcrgraph.fetch.download.fetch)
 
 __all__ = [
-    "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect",
+    "MCR", "hookimpl", "register", "unregister", "get_mcr", "list_mcrs", "embed", "connect", "adapt",
     "graph", "MCRGraph", "Path", "MCRGraphError", "UnknownMCRError", "UnknownModalityError",
     "DuplicateMCRError", "EncoderError", "EncoderOutputError", "DataError", "ConnectorFileError",
     "ConnectorMismatchError", "StoreError", "NoPathError", "AmbiguousPathError", "ConfigError",

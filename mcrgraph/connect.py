@@ -19,9 +19,9 @@ from .spaces.connected import ConnectedMCR
 from .spaces.encoding import embed
 from .errors import ConfigError, DataError, MCRGraphError, UnknownModalityError
 from .spaces.fingerprint import items_fingerprint
-from .spaces.mcr import MCR, NAME_RE, split_pin
+from .spaces.mcr import MCR, split_pin
 from .methods import TrainingData, get_method
-from .spaces.registry import get_mcr
+from .spaces.registry import check_new_name, get_mcr
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,7 @@ def connect(
                 raise ConfigError(f"space {s.name!r} is neither registered nor stored; register it (mcrgraph.register) or store it first") from None
     module = get_method(method)
     name = name or module.default_name(space_a.name, space_b.name)
-    if not NAME_RE.match(name):
-        raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")
-    if plugins.get_plugin_mcr(name) is not None:
-        raise ConfigError(f"{name!r} is the name of a plugin space; choose another --name")
-    if save and not overwrite and (connectors.connectors_dir() / name).exists():
-        raise ConfigError(f"a connector named {name!r} exists already; pass overwrite=True (--overwrite) or another name")
+    check_new_name(name, save, overwrite)
     try:
         cfg = module.Config(**{**dict(config or {}), **options})
     except ValidationError as e:

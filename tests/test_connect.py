@@ -134,7 +134,7 @@ def test_changed_encoder_is_detected(fakes):
     (lambda p: p.unlink(), "card.json is missing"),
     (lambda p: p.write_text("{not json"), "is not valid JSON"),
     (lambda p: p.write_text('{"hello": 1}'), "is not an mcrgraph connector card"),
-    (lambda p: p.write_text(p.read_text().replace('"format_version": 1', '"format_version": 99')), "format_version 99; this mcrgraph reads up to 1"),
+    (lambda p: p.write_text(p.read_text().replace('"format_version": 1', '"format_version": 99')), "format_version 99; this mcrgraph reads up to 2"),
     (lambda p: p.write_text(p.read_text().replace('"dim": 8', '"dim": "eight"')), "card.json is invalid: spaces.0.dim: Input should be a valid integer"),
 ])
 def test_bad_cards_are_reported_not_loaded(fakes, store, damage, msg):

@@ -21,7 +21,7 @@ FLOORS = [
     ["methods"],
     ["spaces"],
     ["fetch"],
-    ["connect"],
+    ["connect", "adapt"],
     ["planning"],
     ["tasks"],
     ["datasets"],

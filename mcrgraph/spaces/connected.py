@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..store.card import ConnectorCard
 from ..errors import ConnectorMismatchError, MCRGraphError, UnknownMCRError, UnknownModalityError
+from .domain import shift
 from .mcr import MCR, split_pin
 
 #: how a connected space finds its parents by name; the registry sets it (``registry.get_mcr``)
@@ -67,16 +68,40 @@ class ConnectedMCR(MCR):
         a, b = (ref.name for ref in self.card.spaces)
         return f"mcrgraph connect {a} {b} --via {self.card.via} --method {self.card.method} --name {self.name} --overwrite"
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The connector's stored tensors (read and checked once)."""
+        if self._tensors is None:
+            from ..store import connectors
+
+            self._tensors = connectors.read_weights(self.folder, self.card)
+        return self._tensors
+
     def heads(self):
         if self._heads is None:
-            from ..store import connectors
             from ..methods import get_method
 
-            tensors = self._tensors if self._tensors is not None else connectors.read_weights(self.folder, self.card)
-            self._heads = get_method(self.card.method).load_heads(self.card, tensors)
+            self._heads = get_method(self.card.method).load_heads(self.card, self.tensors())
         return self._heads
 
+    def _parent_embeddings(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
+        """``emb`` as the heads take it: moved by the card's domain offset for it, if any (``adapt``)."""
+        ref = self.card.offset_for(self.card.spaces[side].name, modality) if self.card.offsets else None
+        if ref is None:
+            return emb
+        key = f"offset.{modality}"
+        offset = self.tensors().get(key)
+        if offset is None or offset.shape != (emb.shape[-1],):
+            from ..errors import ConnectorFileError
+
+            raise ConnectorFileError(f"connector {self.name!r}: its card has a {modality} offset but its weights hold "
+                                     f"{'no ' + key if offset is None else key + ' of shape ' + str(tuple(offset.shape))}; adapt it again (mcrgraph adapt)")
+        return shift(emb, offset)
+
     # -- the MCR interface -------------------------------------------------------
+    def side(self, modality: str) -> tuple[int, str]:
+        """Which parent (0 = A, 1 = B) encodes ``modality`` here, and the modality string it is handed."""
+        return self._side(modality)
+
     def _side(self, modality: str) -> tuple[int, str]:
         """Which parent encodes ``modality`` and the modality string to hand it."""
         base, pin = split_pin(modality)
@@ -114,6 +139,7 @@ class ConnectedMCR(MCR):
         side, sub = self._side(modality)
         emb = embed(self.parents()[side], sub, items)
         with torch.inference_mode():
+            emb = self._parent_embeddings(side, split_pin(sub)[0], emb)
             return self.heads().apply(side, split_pin(sub)[0], emb).float().contiguous()
 
     def dense_modalities(self) -> tuple[str, ...]:
@@ -134,7 +160,8 @@ class ConnectedMCR(MCR):
         dense = embed_dense(self.parents()[side], sub, items)
         n, h, w, d = dense.shape
         with torch.inference_mode():
-            flat = self.heads().apply(side, split_pin(sub)[0], dense.reshape(n * h * w, d))
+            flat = self._parent_embeddings(side, split_pin(sub)[0], dense.reshape(n * h * w, d))
+            flat = self.heads().apply(side, split_pin(sub)[0], flat)
             return flat.float().reshape(n, h, w, -1).contiguous()
 
     def route(self, modality: str) -> list[str]:

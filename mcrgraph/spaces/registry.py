@@ -44,3 +44,17 @@ def list_mcrs() -> list[MCR]:
 
 
 connected.resolve_space = get_mcr  # connected spaces find their parents here
+
+
+def check_new_name(name: str, save: bool, overwrite: bool) -> None:
+    """A name a new connected space may take: well formed, not a plugin space's, and (when it
+    is stored) not a stored connector's unless ``overwrite``."""
+    from ..errors import ConfigError
+    from .mcr import NAME_RE
+
+    if not NAME_RE.match(name):
+        raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")
+    if plugins.get_plugin_mcr(name) is not None:
+        raise ConfigError(f"{name!r} is the name of a plugin space; choose another --name")
+    if save and not overwrite and connectors.connector_path(name).exists():
+        raise ConfigError(f"a connector named {name!r} exists already; pass overwrite=True (--overwrite) or another name")

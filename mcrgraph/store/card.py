@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 FORMAT = "mcrgraph-connector"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this version reads; cards without offsets are still written as 1
+PLAIN_VERSION = 1
 
 
 class SpaceRef(BaseModel):
@@ -33,10 +34,23 @@ class DataRef(BaseModel):
     fingerprint: str | None = Field(None, description="sha256 of the items, None when they could not be hashed")
 
 
+class OffsetRef(BaseModel):
+    """A domain offset the connected space adds to one modality's parent embeddings before its
+    heads (``mcrgraph.adapt``; tensor ``offset.<modality>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    modality: str
+    space: str = Field(description="the parent that encodes the modality")
+    neighbours: int
+    corpus: DataRef = Field(description="the unlabelled items the offset was measured on")
+    memory: DataRef = Field(description="the items it was measured against: the connector's training memory")
+    norm: float = Field(description="the offset's length (0: the corpus sits where the memory does)")
+
+
 class ConnectorCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["mcrgraph-connector"] = FORMAT
-    format_version: int = FORMAT_VERSION
+    format_version: int = PLAIN_VERSION
     name: str
     method: str
     spaces: list[SpaceRef] = Field(description="the joined spaces, in order (A, B)")
@@ -50,6 +64,15 @@ class ConnectorCard(BaseModel):
     created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     mcrgraph_version: str
     origin: str = "trained by mcrgraph"
+    offsets: list[OffsetRef] = Field(default_factory=list, description="domain offsets (format_version 2)")
+
+    def to_json(self) -> str:
+        """The card as stored: a card without offsets keeps version 1's shape, so older
+        mcrgraph versions still read it."""
+        return self.model_dump_json(indent=2, exclude=None if self.offsets else {"offsets"}) + "\n"
+
+    def offset_for(self, space: str, modality: str) -> OffsetRef | None:
+        return next((o for o in self.offsets if o.space == space and o.modality == modality), None)
 
     def score(self) -> float | None:
         """The validation retrieval score the planner uses to rank connectors, if measured."""

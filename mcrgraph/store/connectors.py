@@ -38,7 +38,7 @@ def save(card: ConnectorCard, data: bytes, overwrite: bool = False) -> Path:
     final = connector_path(card.name)
     with atomic_dir(final, overwrite=overwrite) as tmp:
         (tmp / WEIGHTS).write_bytes(data)
-        (tmp / CARD).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        (tmp / CARD).write_text(card.to_json(), encoding="utf-8")
     return final
 
 
