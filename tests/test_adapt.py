@@ -170,6 +170,8 @@ def test_cli_adapt(tmp_path):
     assert res.exit_code == 0, res.output
     assert "offset of length" in res.output and "--audio@studio" in res.output and "synth-clip+synth-clap is unchanged" in res.output
     assert mcrgraph.get_mcr("studio").card.offsets[0].corpus.count == len(CORPUS)
+    listed = run(cli, ["connectors"]).output
+    assert listed.count("adapted") == 1  # "c-mcr, adapted (audio)" on studio's row (the table may wrap it); the original is plain
     res = run(cli, ["adapt", "synth-clip+synth-clap", "text", "--items", str(items)])
     assert res.exit_code != 0 and "via modality" in res.output
     assert "Unlabelled items of MODALITY" in run(cli, ["adapt", "--help"]).output

@@ -401,7 +401,7 @@ def connectors_cmd(ctx):
     from ..store.disk import connectors_dir
 
     good, bad = connectors.list_cards()
-    rows = [[n, c.method, " + ".join(s.name for s in c.spaces), c.via, "/".join(c.modalities),
+    rows = [[n, c.method + "".join(f", adapted ({o.modality})" for o in c.offsets), " + ".join(s.name for s in c.spaces), c.via, "/".join(c.modalities),
              "-" if c.score() is None else f"{c.score():.3f}", c.created.strftime("%Y-%m-%d %H:%M")] for n, (_, c) in good.items()]
     out.print(table(f"connectors in {connectors_dir()}", ["name", "method", "joins", "via", "modalities", "val R@1", "created"], rows))
     for folder, why in bad.items():
