@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from .errors import ConfigError, DataError, UnknownModalityError
+from .fetch.corpora import leaf_space
 from .spaces import plugins
 from .spaces.connected import ConnectedMCR
 from .spaces.domain import domain_offset
@@ -84,7 +85,7 @@ def _memory(conn: ConnectedMCR, parent: str, modality: str, given: Sequence[Any]
         if trained is None:
             raise DataError(f"connector {conn.name!r} was trained without a memory of {modality} for {parent!r}; give memory= "
                             f"(--memory FILE): {modality} items of the domain its heads were trained on")
-        offered = plugins.hook().default_items(mcr=conn.parents()[[s.name for s in conn.card.spaces].index(parent)], modality=modality, role="memory")
+        offered = _offered_memory(conn.parents()[[s.name for s in conn.card.spaces].index(parent)], modality)
         if offered is None:
             raise DataError(f"no plugin offers {parent!r}'s {modality} memory that {conn.name!r} was trained on "
                             f"({trained.count} items); give it with memory= (--memory FILE)")
@@ -98,3 +99,13 @@ def _memory(conn: ConnectedMCR, parent: str, modality: str, given: Sequence[Any]
         raise DataError(f"{source} {modality} memory of {parent!r} ({len(given)} items) is not the one {conn.name!r} was trained on "
                         f"({trained.count} items, fingerprint {trained.fingerprint[:12]}…); give that memory (--memory FILE)")
     return given, DataRef(space=parent, modality=modality, count=len(given), fingerprint=fingerprint)
+
+
+def _offered_memory(parent: MCR, modality: str) -> Sequence[Any] | None:
+    """A plugin's default memory of ``modality`` for ``parent``, or, for a connected parent, for
+    the plugin space that encodes the modality in it (where a two-hop connect took it from)."""
+    offered = plugins.hook().default_items(mcr=parent, modality=modality, role="memory")
+    if offered is None and isinstance(parent, ConnectedMCR):
+        leaf = leaf_space(parent, modality)
+        offered = plugins.hook().default_items(mcr=get_mcr(leaf), modality=modality, role="memory") if leaf else None
+    return offered

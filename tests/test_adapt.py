@@ -175,3 +175,15 @@ def test_cli_adapt(tmp_path):
     res = run(cli, ["adapt", "synth-clip+synth-clap", "text", "--items", str(items)])
     assert res.exit_code != 0 and "via modality" in res.output
     assert "Unlabelled items of MODALITY" in run(cli, ["adapt", "--help"]).output
+
+
+def test_a_two_hop_connector_adapts_through_its_connected_parent():
+    hop1 = mcrgraph.connect("synth-clip", "synth-clap", via="text", save=False, seed=0, **QUICK)
+    hop2 = mcrgraph.connect(hop1, "synth-ulip", via="image", memories={"audio": default_data("audio", "memory"), "3d": default_data("3d", "memory")},
+                            save=False, seed=0, **QUICK)
+    adapted = mcrgraph.adapt(hop2, "audio", CORPUS, save=False)
+    assert adapted.card.offsets[0].space == hop1.name  # audio reaches hop2 through hop1: the offset is measured in hop1's space
+    expected = domain_offset(mcrgraph.embed(hop1, "audio", CORPUS), mcrgraph.embed(hop1, "audio", default_data("audio", "memory")))
+    assert torch.equal(adapted.tensors()["offset.audio"], expected)
+    shapes = held_out_items("3d", 20)
+    assert torch.equal(mcrgraph.embed(adapted, "3d", shapes), mcrgraph.embed(hop2, "3d", shapes))
