@@ -17,7 +17,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..errors import ConfigError, StoreError
-from .disk import atomic_dir, home
+from .disk import atomic_dir, home, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,11 @@ class Checkpointer:
             if self.folder.exists():
                 log.warning("discarding the checkpoint of an interrupted run in %s (pass --resume to continue it)", self.folder)
             return None
+        # killed in the instant a checkpoint replaced the one before: that one is still set aside
+        folder = self.folder if self.folder.exists() else (set_aside(self.folder) or self.folder)
         try:
-            meta = json.loads((self.folder / "state.json").read_text(encoding="utf-8"))
-            tensors = st_load((self.folder / "state.safetensors").read_bytes())
+            meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+            tensors = st_load((folder / "state.safetensors").read_bytes())
         except FileNotFoundError:
             raise ConfigError(f"nothing to resume: no checkpoint in {self.folder}; run without --resume") from None
         except (OSError, ValueError, SafetensorError) as e:
@@ -83,6 +85,10 @@ class Checkpointer:
             (tmp / "state.json").write_text(json.dumps({**meta, "job": self.job}), encoding="utf-8")
 
     def clear(self) -> None:
+        while (aside := set_aside(self.folder)) is not None:  # left by a run killed mid-replacement
+            shutil.rmtree(aside.parent, ignore_errors=True)
+            if aside.exists():
+                break
         try:
             shutil.rmtree(self.folder)
         except FileNotFoundError:

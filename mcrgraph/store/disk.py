@@ -72,6 +72,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise StoreError(f"cannot write {path}: {e.strerror}") from e
 
 
+def set_aside(final: Path) -> Path | None:
+    """The newest copy of ``final`` that ``atomic_dir`` moved aside and a crash left behind (killed
+    between moving the old version aside and renaming the new one in); None when there is none."""
+    final = Path(final)
+    found = [p for p in final.parent.glob(f".{final.name}.*.old/x") if p.is_dir()]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path, overwrite: bool = False):
     """Yield a temp folder beside ``final``; on success it is renamed into place in one step.
