@@ -43,7 +43,7 @@ def adapt(
     ``name`` (default ``<space>.adapted``); adapting a modality again replaces its offset."""
     conn = get_mcr(space) if isinstance(space, str) else space
     if not isinstance(conn, ConnectedMCR):
-        raise ConfigError(f"{conn.name!r} is not a connected space: adapt a connector (mcrgraph connectors list), "
+        raise ConfigError(f"{conn.name!r} is not a connected space: adapt a stored connector (see: mcrgraph connectors), "
                           "whose heads were trained on a memory the offset is measured against")
     base = split_pin(modality)[0]
     if base not in conn.modalities:
