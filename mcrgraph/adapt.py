@@ -60,7 +60,7 @@ def adapt(
         log.warning("the offset is measured on %d %s items; with fewer than %d it is noisy", len(items), base, FEW)
     name = name or f"{conn.name}.adapted"
     check_new_name(name, save, overwrite)
-    memory, memory_ref = _memory(conn, parent.name, base, memory)
+    memory, memory_ref = _memory(conn, parent, base, memory)
     offset = domain_offset(embed(parent, sub, items, progress=progress).float(), embed(parent, sub, memory, progress=progress).float(), neighbours)
 
     ref = OffsetRef(modality=base, space=parent.name, neighbours=neighbours, norm=round(float(offset.norm()), 6), memory=memory_ref,
@@ -77,15 +77,16 @@ def adapt(
     return ConnectedMCR(card, folder, tensors=tensors, parents=conn.parents())
 
 
-def _memory(conn: ConnectedMCR, parent: str, modality: str, given: Sequence[Any] | None) -> tuple[list[Any], DataRef]:
+def _memory(conn: ConnectedMCR, parent_mcr: MCR, modality: str, given: Sequence[Any] | None) -> tuple[list[Any], DataRef]:
     """The items the offset is measured against, and their record: the connector's training
     memory of ``modality``, given or offered by a plugin, checked against the card's fingerprint."""
+    parent = parent_mcr.name
     trained = next((r for r in conn.card.data if r.space == parent and split_pin(r.modality)[0] == modality), None)
     if given is None:
         if trained is None:
             raise DataError(f"connector {conn.name!r} was trained without a memory of {modality} for {parent!r}; give memory= "
                             f"(--memory FILE): {modality} items of the domain its heads were trained on")
-        offered = _offered_memory(conn.parents()[[s.name for s in conn.card.spaces].index(parent)], modality)
+        offered = _offered_memory(parent_mcr, modality)
         if offered is None:
             raise DataError(f"no plugin offers {parent!r}'s {modality} memory that {conn.name!r} was trained on "
                             f"({trained.count} items); give it with memory= (--memory FILE)")

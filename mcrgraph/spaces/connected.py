@@ -85,8 +85,7 @@ class ConnectedMCR(MCR):
 
     def _parent_embeddings(self, side: int, modality: str, emb: torch.Tensor) -> torch.Tensor:
         """``emb`` as the heads take it: moved by the card's domain offset for it, if any (``adapt``)."""
-        ref = self.card.offset_for(self.card.spaces[side].name, modality) if self.card.offsets else None
-        if ref is None:
+        if self.card.offset_for(self.card.spaces[side].name, modality) is None:
             return emb
         key = f"offset.{modality}"
         offset = self.tensors().get(key)
@@ -100,10 +99,6 @@ class ConnectedMCR(MCR):
     # -- the MCR interface -------------------------------------------------------
     def side(self, modality: str) -> tuple[int, str]:
         """Which parent (0 = A, 1 = B) encodes ``modality`` here, and the modality string it is handed."""
-        return self._side(modality)
-
-    def _side(self, modality: str) -> tuple[int, str]:
-        """Which parent encodes ``modality`` and the modality string to hand it."""
         base, pin = split_pin(modality)
         spaces = self.card.spaces
         candidates = [i for i, ref in enumerate(spaces) if base in ref.modalities]
@@ -136,7 +131,7 @@ class ConnectedMCR(MCR):
             with torch.inference_mode():
                 za, zb = (self.heads().apply(i, base, e) for i, e in enumerate(embs))
                 return F.normalize(f * za.float() + (1 - f) * zb.float(), dim=-1).contiguous()
-        side, sub = self._side(modality)
+        side, sub = self.side(modality)
         emb = embed(self.parents()[side], sub, items)
         with torch.inference_mode():
             emb = self._parent_embeddings(side, split_pin(sub)[0], emb)
@@ -146,7 +141,7 @@ class ConnectedMCR(MCR):
         """The modalities whose parent (the one that encodes them unpinned) has dense features."""
         out = []
         for m in self.modalities:
-            side, sub = self._side(m)
+            side, sub = self.side(m)
             if split_pin(sub)[0] in self.parents()[side].dense_modalities():
                 out.append(m)
         return tuple(out)
@@ -156,7 +151,7 @@ class ConnectedMCR(MCR):
         the heads' BatchNorm is in eval mode, so a patch maps as a whole item would)."""
         from .encoding import embed_dense
 
-        side, sub = self._side(modality)
+        side, sub = self.side(modality)
         dense = embed_dense(self.parents()[side], sub, items)
         n, h, w, d = dense.shape
         with torch.inference_mode():
@@ -165,7 +160,7 @@ class ConnectedMCR(MCR):
             return flat.float().reshape(n, h, w, -1).contiguous()
 
     def route(self, modality: str) -> list[str]:
-        side, sub = self._side(modality)
+        side, sub = self.side(modality)
         return self.parents()[side].route(sub) + [self.name]
 
     def pin_targets(self, modality: str) -> list[str]:
