@@ -409,8 +409,8 @@ def connectors_cmd(ctx):
 
 
 def _existing(name: str):
-    folder = connectors.connector_path(name)
-    if not folder.is_dir():
+    folder = connectors.find(name)
+    if folder is None:
         raise UnknownMCRError(f"no stored connector named {name!r} (see: mcrgraph connectors)")
     return folder
 

@@ -27,8 +27,8 @@ def get_mcr(name: str) -> MCR:
     mcr = plugins.get_plugin_mcr(name)
     if mcr is not None:
         return mcr
-    folder = connectors.connectors_dir() / name
-    if connectors.NAME_RE.match(name) and folder.is_dir():
+    folder = connectors.find(name) if connectors.NAME_RE.match(name) else None
+    if folder is not None:
         return _connected(folder)
     known = sorted(plugins.plugin_mcrs()) + sorted(connectors.list_cards()[0])
     raise UnknownMCRError(f"no space named {name!r}; known: {', '.join(known) or 'none'} (see: mcrgraph plugins, mcrgraph connectors)")

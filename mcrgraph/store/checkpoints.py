@@ -17,7 +17,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ..errors import ConfigError, StoreError
-from .disk import atomic_dir, home, set_aside
+from .disk import atomic_dir, home, recover, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class Checkpointer:
                 log.warning("discarding the checkpoint of an interrupted run in %s (pass --resume to continue it)", self.folder)
             return None
         # killed in the instant a checkpoint replaced the one before: that one is still set aside
+        recover(self.folder)
         folder = self.folder if self.folder.exists() else (set_aside(self.folder) or self.folder)
         try:
             meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from safetensors.torch import save as st_save
 from .card import FORMAT, FORMAT_VERSION, ConnectorCard
 from ..errors import ConnectorFileError, StoreError, UnknownMCRError
 from ..names import NAME_RE
-from .disk import atomic_dir, connectors_dir
+from .disk import atomic_dir, connectors_dir, recover
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
@@ -25,6 +25,12 @@ def connector_path(name: str) -> Path:
     if not NAME_RE.match(name):
         raise ConnectorFileError(f"bad connector name {name!r} (letters, digits and . _ + - only)")
     return connectors_dir() / name
+
+
+def find(name: str) -> Path | None:
+    """Connector ``name``'s folder, put back first if a crash left it set aside; None if none."""
+    folder = connector_path(name)
+    return folder if folder.is_dir() or recover(folder) else None
 
 
 def weights_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -95,6 +101,8 @@ def list_cards() -> tuple[dict[str, tuple[Path, ConnectorCard]], dict[str, str]]
     bad: dict[str, str] = {}
     if not root.is_dir():
         return good, bad
+    for aside in root.glob(".*.old/x"):  # connectors a crash left set aside mid-replacement
+        recover(root / aside.parent.name[1:].rsplit(".", 2)[0])
     for folder in sorted(root.iterdir()):
         if folder.name.startswith(".") or not folder.is_dir():
             continue  # temp folders of writes in progress
@@ -111,8 +119,8 @@ def list_cards() -> tuple[dict[str, tuple[Path, ConnectorCard]], dict[str, str]]
 
 
 def remove(name: str) -> Path:
-    folder = connector_path(name)
-    if not folder.is_dir():
+    folder = find(name)
+    if folder is None:
         raise UnknownMCRError(f"no stored connector named {name!r} (see: mcrgraph connectors)")
     try:
         shutil.rmtree(folder)

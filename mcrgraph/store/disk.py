@@ -80,13 +80,60 @@ def set_aside(final: Path) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
 
+def _swap_lock(final: Path, timeout: float = -1):
+    """Held while a folder is replaced or put back, so a reader never puts back a copy a live
+    writer has just set aside (it would make that writer fail)."""
+    from filelock import FileLock
+
+    return FileLock(final.parent / f".{final.name}.swap", timeout=timeout)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE), so no instant has neither;
+    False where the OS or the file system cannot (then atomic_dir sets the old one aside)."""
+    import ctypes
+    import errno
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def recover(final: Path, timeout: float = 10) -> bool:
+    """Put back the copy of ``final`` a crash left set aside (see ``set_aside``); True if it did.
+    Nothing happens when ``final`` exists or another process holds the swap lock."""
+    final = Path(final)
+    if final.exists() or set_aside(final) is None:
+        return False
+    try:
+        with _swap_lock(final, timeout=timeout):
+            aside = set_aside(final)
+            if final.exists() or aside is None:
+                return False
+            os.replace(aside, final)
+            shutil.rmtree(aside.parent, ignore_errors=True)
+            _fsync_dir(final.parent)
+            return True
+    except (OSError, TimeoutError):  # a read-only store or a live writer: read the set-aside copy where it is
+        return False
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path, overwrite: bool = False):
-    """Yield a temp folder beside ``final``; on success it is renamed into place in one step.
+    """Yield a temp folder beside ``final``; on success it takes ``final``'s place in one step.
 
     On any exception the temp folder is removed and ``final`` is untouched."""
     final = Path(final)
     _make_dirs(final.parent)
+    recover(final)
     if final.exists() and not overwrite:
         raise StoreError(f"{final} already exists; choose another --name or pass --overwrite")
     try:
@@ -99,21 +146,7 @@ def atomic_dir(final: Path, overwrite: bool = False):
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        old = None
-        if final.exists():
-            if not overwrite:
-                raise StoreError(f"{final} was created by another process meanwhile; choose another --name or pass --overwrite")
-            # move the old one aside first, so that a crash keeps one of the two
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-            with contextlib.suppress(FileNotFoundError):  # another writer moved it already
-                os.replace(final, old / "x")
-        try:
-            os.replace(tmp, final)
-        except OSError as e:
-            raise StoreError(f"{final} was written by another process at the same time; nothing of this run was stored ({e.strerror})") from None
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+        _replace(tmp, final, overwrite)
         _fsync_dir(final.parent)
     except OSError as e:  # full disk, read-only folder, ...: say so; the old version is intact
         shutil.rmtree(tmp, ignore_errors=True)
@@ -121,3 +154,31 @@ def atomic_dir(final: Path, overwrite: bool = False):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _replace(tmp: Path, final: Path, overwrite: bool) -> None:
+    if not final.exists():
+        try:
+            os.replace(tmp, final)
+        except OSError as e:
+            raise StoreError(f"{final} was written by another process at the same time; nothing of this run was stored ({e.strerror})") from None
+        return
+    if not overwrite:
+        raise StoreError(f"{final} was created by another process meanwhile; choose another --name or pass --overwrite")
+    if _exchange(tmp, final):
+        shutil.rmtree(tmp, ignore_errors=True)  # now the old version
+        return
+    # no one-step swap here: move the old one aside first, so that a crash keeps one of the two
+    # (``recover`` puts it back)
+    with _swap_lock(final):
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        try:
+            os.replace(final, old / "x")
+            os.replace(tmp, final)
+        except OSError as e:
+            if not final.exists() and (old / "x").exists():
+                os.replace(old / "x", final)
+            raise StoreError(f"cannot replace {final}: {e.strerror}; the old version is kept") from None
+        finally:
+            if final.exists():
+                shutil.rmtree(old, ignore_errors=True)
