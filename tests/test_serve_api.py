@@ -233,3 +233,21 @@ def test_serve_prints_its_address_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_a_tie_between_two_spaces_names_the_pins_and_a_pinned_search_runs(client):
+    """Two connectors answer audio->image equally well (as a connector and its adapted copy do):
+    409 with the pins that choose (the page turns them into buttons), and the pinned search runs."""
+    import mcrgraph
+    from conftest import CAPTIONS, QUICK
+
+    for name in ("one", "two"):
+        mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, name=name, config=QUICK)
+    upload = {"file": ("q.wav", wav_bytes(), "audio/wav")}
+    r = client.post("/search", data={"gallery": "pics"}, files=upload)
+    body = r.json()
+    assert r.status_code == 409 and body["type"] == "AmbiguousPathError", body
+    assert body["pins"] == [["audio@one", "image@fa"], ["audio@two", "image@fa"]]  # the gallery is image@fa
+    r = client.post("/search", data={"gallery": "pics", "modality": "audio@two"}, files=upload)
+    assert r.status_code == 200, r.text
+    assert r.json()["query"]["modality"] == "audio@two" and "two" in r.json()["path"]["text"]

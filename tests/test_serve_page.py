@@ -164,6 +164,36 @@ def test_recording_a_sound_sends_a_wav_the_server_reads(browser, server):
     context.close()
 
 
+def test_a_tie_offers_a_button_per_space_and_the_choice_searches_there(browser, server, sound, module_home):
+    """After `mcrgraph adapt`, the connector and its adapted copy answer audio->image equally well:
+    the page says so and offers one button per space; pressing one searches through that space."""
+    import mcrgraph
+    from mcrgraph.store import connectors
+    from mcrgraph_mini.evaluate import audio_items
+    from mcrgraph_mini.world import bundled
+
+    made = [p.name for p in (module_home / "connectors").glob("mini-cl*+mini-cl*")] or [mcrgraph.connect("mini-clip", "mini-clap", via="text").name]
+    adapted = mcrgraph.adapt(made[0], "audio", audio_items(bundled())[0][::7]).name  # unlabelled recordings
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server)
+        page.wait_for_selector("#gallery option[value=mini-images]", state="attached")
+        page.set_input_files("#file", str(sound))
+        page.wait_for_selector("#choice:not([hidden])", timeout=120_000)
+        assert "does not choose between them by name" in page.inner_text("#status")
+        pins = page.eval_on_selector_all("#choice-buttons button", "els => els.map(e => e.dataset.pin)")
+        assert sorted(pins) == sorted([f"audio@{made[0]}", f"audio@{adapted}"]), pins
+        page.click(f"#choice-buttons button[data-pin='audio@{adapted}']")
+        page.wait_for_selector(".hit", timeout=120_000)
+        assert adapted in page.inner_text("#path-text") and page.is_hidden("#choice")
+        assert f"for the audio@{adapted} query" in page.inner_text("#status")
+        assert errors == []
+    finally:
+        connectors.remove(adapted)  # the module's other tests search unpinned
+
+
 def test_the_api_on_the_mini_world(module_home, sound):
     """The same search through the test client (the connector made by the page, or made here
     when the browser test was skipped), the other built-in galleries, and broken uploads."""

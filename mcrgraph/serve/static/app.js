@@ -61,6 +61,7 @@ async function search(form) {
   form.set("k", $("k").value || "12");
   status("Searching…");
   $("noplan").hidden = true;
+  $("choice").hidden = true;
   try {
     const res = await api("POST", "/search", form);
     showResults(res);
@@ -68,8 +69,29 @@ async function search(form) {
     $("results").innerHTML = "";
     $("path").hidden = true;
     if (e.status === 409 && e.data && e.data.steps && e.data.steps.length && e.data.between) showNoPlan(e.data);
+    if (e.status === 409 && e.data && e.data.pins && e.data.pins.length) showChoice(e.data.pins);
     status(e.message, true);
   }
+}
+
+// Several spaces answer equally well (e.g. a connector and its adapted copy): mcrgraph does not
+// choose by name, so the person does, by the query's pin; a button only where that pin alone picks.
+function showChoice(pins) {
+  const sources = [...new Set(pins.map((p) => p[0]))];
+  if (sources.length !== pins.length) return;
+  const box = $("choice-buttons");
+  box.innerHTML = "";
+  for (const pin of sources) {
+    const b = el("button", { type: "button", class: "secondary", "data-pin": pin }, `search in ${pin.split("@")[1]}`);
+    b.addEventListener("click", () => {
+      const form = new FormData();
+      for (const [k, v] of lastQuery.entries()) form.append(k, v);
+      form.set("modality", pin);
+      search(form);
+    });
+    box.append(b);
+  }
+  $("choice").hidden = false;
 }
 
 function showResults(res) {
