@@ -96,7 +96,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
     try:
         fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError, TypeError):  # not glibc >= 2.28 (macOS, musl, Windows)
+    except (AttributeError, OSError, TypeError):  # no renameat2 in this C library (macOS, Windows, old ones)
         return False
     at_fdcwd, rename_exchange = -100, 2
     if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
