@@ -144,13 +144,17 @@ def test_a_connector_killed_mid_overwrite_is_found_listed_and_loaded(fakes, stor
     assert not list((store / "connectors").glob(".kept.*.old"))
 
 
-@pytest.mark.parametrize("put_back_by", ["get_mcr", "remove"])
+@pytest.mark.parametrize("put_back_by", ["get_mcr", "remove", "connect"])
 def test_lookups_by_name_put_a_set_aside_connector_back(fakes, store, no_exchange, monkeypatch, put_back_by):
     first = mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, name="kept", config=QUICK)
     with killed_between_renames():
         mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, name="kept", overwrite=True, config={**QUICK, "seed": 1})
     if put_back_by == "get_mcr":
         assert mcrgraph.get_mcr("kept").card.weights_sha256 == first.card.weights_sha256
+    elif put_back_by == "connect":  # the name is taken: said before training, not after
+        with pytest.raises(mcrgraph.ConfigError, match="exists already"):
+            mcrgraph.connect("fa", "fb", via="text", items=CAPTIONS, name="kept", config=QUICK)
+        assert connectors.list_cards()[0]["kept"][1].weights_sha256 == first.card.weights_sha256
     else:
         connectors.remove("kept")
         assert connectors.list_cards() == ({}, {})

@@ -56,5 +56,5 @@ def check_new_name(name: str, save: bool, overwrite: bool) -> None:
         raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")
     if plugins.get_plugin_mcr(name) is not None:
         raise ConfigError(f"{name!r} is the name of a plugin space; choose another --name")
-    if save and not overwrite and connectors.connector_path(name).exists():
+    if save and not overwrite and connectors.find(name) is not None:
         raise ConfigError(f"a connector named {name!r} exists already; pass overwrite=True (--overwrite) or another name")
