@@ -78,15 +78,19 @@ def test_a_reader_never_sees_the_folder_missing_while_it_is_replaced(tmp_path):
     write(final, "0")
     poll = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, sys
-        missing = 0
+        missing = polls = 0
+        print("ready", flush=True)
         while not os.path.exists({str(tmp_path / 'stop')!r}):
             missing += not os.path.isdir({str(final)!r})
-        print(missing)
+            polls += 1
+        print(missing, polls)
     """)], stdout=subprocess.PIPE, text=True)
+    assert poll.stdout.readline().strip() == "ready"  # polling before the first write
     for k in range(300):
         write(final, str(k))
     (tmp_path / "stop").touch()
-    missing = int(poll.communicate(timeout=60)[0])
+    missing, polls = map(int, poll.communicate(timeout=60)[0].split())
+    assert polls > 300  # it looked more often than the folder was replaced
     if disk._exchange(final, final):
         assert missing == 0
     assert versions(final) == "299" and leftovers(tmp_path) == []
