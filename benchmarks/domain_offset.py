@@ -11,6 +11,7 @@ R@1) per group. Results: docs/results/domain-offset."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 
 import numpy as np
@@ -31,7 +32,7 @@ def r1(q, g, q_lab, g_lab) -> float:
     return retrieval(q @ g.T, q_lab, g_lab, ks=(1,))["r1"]
 
 
-def mini(seeds, methods, ks, held_out: bool) -> dict:
+def mini(seeds, methods, ks, held_out: bool, config: dict) -> dict:
     """{(method, k, group): [(a->i, retention) per seed]}; k 0 is the connector as it is."""
     from mcrgraph_mini.evaluate import audio_groups, audio_items, first_captions
     from mcrgraph_mini.oracle import paired_oracle
@@ -53,7 +54,7 @@ def mini(seeds, methods, ks, held_out: bool) -> dict:
                 space, memory = paired_oracle(seed=seed, world=world, captions=via, preset="mcrgraph"), world.ids("memory", "audio")
             else:
                 space, memory = mcrgraph.connect("mini-clip", "mini-clap", via="text", items=via, memories=memories, method=method,
-                                                 save=False, seed=seed), None
+                                                 save=False, seed=seed, config=config), None
             for g, rows in groups.items():
                 q_ids, q_lab = [ids[i] for i in rows], lab[rows]
                 concepts = np.array(sorted(set(q_lab.tolist())))
@@ -68,7 +69,7 @@ def mini(seeds, methods, ks, held_out: bool) -> dict:
     return out
 
 
-def hard(seeds, methods, ks, coverages) -> dict:
+def hard(seeds, methods, ks, coverages, config: dict) -> dict:
     """As ``mini``: the hard world's whole held-out audio is the corpus; groups per coverage."""
     from mcrgraph.default_plugins import synthetic_hard as hw
     from mcrgraph.default_plugins import synthetic_hard_eval as H
@@ -85,7 +86,7 @@ def hard(seeds, methods, ks, coverages) -> dict:
         alone = H._per_group(mcrgraph.embed(clap, "audio", audio).float(), a_lab, mcrgraph.embed(clap, "text", text).float(), t_lab, groups)
         for method in methods:
             for seed in seeds:
-                space = H.connect(cov, seed, method=method, preset="mcrgraph")
+                space = H.connect(cov, seed, method=method, preset="mcrgraph", config=config)
                 ei, et = mcrgraph.embed(space, "image", image).float(), mcrgraph.embed(space, "text", text).float()
                 for k in (0, *ks):
                     q = adapted_audio(space, audio, audio, k, memory) if k else mcrgraph.embed(space, "audio", audio).float()
@@ -95,7 +96,7 @@ def hard(seeds, methods, ks, coverages) -> dict:
     return out
 
 
-def synthetic(seeds, methods, ks, concepts: int = 200) -> dict:
+def synthetic(seeds, methods, ks, config: dict, concepts: int = 200) -> dict:
     """The synthetic demo world (synth-clip + synth-clap, their default items and memories): its
     held-out audio of ``concepts`` concepts is the corpus; one image and one caption per concept."""
     from mcrgraph.default_plugins import synthetic as sw
@@ -109,7 +110,7 @@ def synthetic(seeds, methods, ks, concepts: int = 200) -> dict:
     out = {}
     for method in methods:
         for seed in seeds:
-            space = mcrgraph.connect("synth-clip", "synth-clap", via="text", method=method, save=False, seed=seed)
+            space = mcrgraph.connect("synth-clip", "synth-clap", via="text", method=method, save=False, seed=seed, config=config)
             ei, et = mcrgraph.embed(space, "image", image).float(), mcrgraph.embed(space, "text", text).float()
             for k in (0, *ks):
                 q = adapted_audio(space, audio, audio, k) if k else mcrgraph.embed(space, "audio", audio).float()
@@ -130,6 +131,13 @@ def table(title: str, results: dict) -> str:
     return "\n".join(lines)
 
 
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worlds", default="mini,mini-heldout,hard,synthetic", help="comma-separated, of: mini, mini-heldout, hard, synthetic")
@@ -137,18 +145,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--neighbours", default="10", help="k values, comma-separated")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--coverage", default="all,half,few", help="the hard world's via coverages")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a method option for every connector but the oracle (JSON value), e.g. --set layers=1; repeatable")
     args = ap.parse_args(argv)
+    config = {k: _value(v) for k, _, v in (kv.partition("=") for kv in args.set)}
     seeds, methods = [int(s) for s in args.seeds.split(",")], args.methods.split(",")
     ks = [int(k) for k in args.neighbours.split(",")]
     logging.getLogger("mcrgraph.adapt").setLevel(logging.ERROR)  # the few-items warning, once per small group and seed
     print(f"machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}\n", flush=True)
     for world in args.worlds.split(","):
         if world == "hard":
-            res = hard(seeds, methods, ks, args.coverage.split(","))
+            res = hard(seeds, methods, ks, args.coverage.split(","), config)
         elif world == "synthetic":
-            res = synthetic(seeds, methods, ks)
+            res = synthetic(seeds, methods, ks, config)
         elif world in ("mini", "mini-heldout"):
-            res = mini(seeds, methods, ks, held_out=world == "mini-heldout")
+            res = mini(seeds, methods, ks, held_out=world == "mini-heldout", config=config)
         else:
             raise SystemExit(f"unknown world {world!r}: mini, mini-heldout, hard or synthetic")
         print(table(world, res) + "\n", flush=True)

@@ -19,7 +19,7 @@ from .spaces.fingerprint import items_fingerprint
 from .spaces.mcr import MCR, split_pin
 from .spaces.registry import check_new_name, get_mcr
 from .store import connectors
-from .store.card import DataRef, OffsetRef
+from .store.card import OFFSETS_VERSION, DataRef, OffsetRef
 
 log = logging.getLogger(__name__)
 FEW = 50  # fewer corpus items than this: the offset is noisy, and said so
@@ -68,7 +68,7 @@ def adapt(
     tensors = {**conn.tensors(), f"offset.{base}": offset.contiguous()}
     weights = connectors.weights_bytes(tensors)
     card = conn.card.model_copy(update={
-        "name": name, "format_version": 2, "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "name": name, "format_version": OFFSETS_VERSION, "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "offsets": [o for o in conn.card.offsets if (o.space, o.modality) != (parent.name, base)] + [ref],
         "created": datetime.now(timezone.utc),
         "origin": conn.card.origin if conn.card.offsets else f"{conn.card.origin}; adapted from {conn.name} (mcrgraph adapt)",

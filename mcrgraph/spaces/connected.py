@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..store.card import ConnectorCard
-from ..errors import ConnectorMismatchError, MCRGraphError, UnknownMCRError, UnknownModalityError
+from ..errors import ConnectorFileError, ConnectorMismatchError, MCRGraphError, UnknownMCRError, UnknownModalityError
 from .domain import shift
 from .mcr import MCR, split_pin
 
@@ -90,8 +90,6 @@ class ConnectedMCR(MCR):
         key = f"offset.{modality}"
         offset = self.tensors().get(key)
         if offset is None or offset.shape != (emb.shape[-1],):
-            from ..errors import ConnectorFileError
-
             raise ConnectorFileError(f"connector {self.name!r}: its card has a {modality} offset but its weights hold "
                                      f"{'no ' + key if offset is None else key + ' of shape ' + str(tuple(offset.shape))}; adapt it again (mcrgraph adapt)")
         return shift(emb, offset)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from . import connected, plugins
 from ..store import connectors
 from .connected import ConnectedMCR
-from ..errors import UnknownMCRError
-from .mcr import MCR
+from ..errors import ConfigError, UnknownMCRError
+from .mcr import MCR, NAME_RE
 
 _loaded: dict[str, tuple[float, ConnectedMCR]] = {}  # name -> (card mtime, space): weights load once
 
@@ -27,7 +27,7 @@ def get_mcr(name: str) -> MCR:
     mcr = plugins.get_plugin_mcr(name)
     if mcr is not None:
         return mcr
-    folder = connectors.find(name) if connectors.NAME_RE.match(name) else None
+    folder = connectors.find(name) if NAME_RE.match(name) else None
     if folder is not None:
         return _connected(folder)
     known = sorted(plugins.plugin_mcrs()) + sorted(connectors.list_cards()[0])
@@ -49,9 +49,6 @@ connected.resolve_space = get_mcr  # connected spaces find their parents here
 def check_new_name(name: str, save: bool, overwrite: bool) -> None:
     """A name a new connected space may take: well formed, not a plugin space's, and (when it
     is stored) not a stored connector's unless ``overwrite``."""
-    from ..errors import ConfigError
-    from .mcr import NAME_RE
-
     if not NAME_RE.match(name):
         raise ConfigError(f"bad connector name {name!r} (letters, digits and . _ + - only)")
     if plugins.get_plugin_mcr(name) is not None:

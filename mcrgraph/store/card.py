@@ -7,8 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 FORMAT = "mcrgraph-connector"
-FORMAT_VERSION = 2  # the newest this version reads; cards without offsets are still written as 1
-PLAIN_VERSION = 1
+PLAIN_VERSION = 1  # cards without offsets: what every mcrgraph reads
+OFFSETS_VERSION = 2  # cards with domain offsets (``mcrgraph adapt``)
+FORMAT_VERSION = OFFSETS_VERSION  # the newest this version reads
 
 
 class SpaceRef(BaseModel):

@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from filelock import FileLock
+
 from ..errors import StoreError
 
 
@@ -83,8 +85,6 @@ def set_aside(final: Path) -> Path | None:
 def _swap_lock(final: Path, timeout: float = -1):
     """Held while a folder is replaced or put back, so a reader never puts back a copy a live
     writer has just set aside (it would make that writer fail)."""
-    from filelock import FileLock
-
     return FileLock(final.parent / f".{final.name}.swap", timeout=timeout)
 
 
